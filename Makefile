@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench lint redis weights clean
+.PHONY: setup run test bench lint docs redis weights clean
 
 setup: $(STAMP) weights redis
 
@@ -46,6 +46,11 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check rife_core worker api tests bench
 	$(BIN)/mypy rife_core worker api
+
+# Regenerate the README's configuration table from worker/settings.py.
+docs: $(STAMP)
+	$(BIN)/python -c 'import re, pathlib; from worker.settings import markdown_table as t; p = pathlib.Path("README.md"); \
+	  p.write_text(re.sub(r"(<!-- settings:begin -->).*?(<!-- settings:end -->)", lambda m: m.group(1) + chr(10) + t() + chr(10) + m.group(2), p.read_text(), flags=re.S))'
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
