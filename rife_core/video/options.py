@@ -1,0 +1,94 @@
+"""The data that goes into and comes out of `interpolate_video`.
+
+Plain dataclasses with no torch or av import, so the worker and the API can build options and read
+results without pulling in the pipeline's heavy dependencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one job may cost; `None` switches a limit off.
+
+    Checked when the input is probed, before any inference, so a request that is too large fails in
+    a second instead of after minutes of work. Width and height are compared orientation-free
+    (the longer side against the larger limit, the shorter against the smaller), so a portrait
+    2160x3840 phone video passes a 3840x2160 limit.
+    """
+
+    max_duration_s: float | None = 600.0
+    max_frames: int | None = 20_000
+    max_width: int | None = 3840
+    max_height: int | None = 2160
+    max_output_frames: int | None = 100_000
+
+
+@dataclass(frozen=True)
+class InterpolationOptions:
+    """One request, in the terms of the public fal-ai/rife/video API (plus local-only knobs).
+
+    `num_frames` new frames go between every pair of input frames. `fps` is only used when
+    `use_calculated_fps` is false; then the same frames are retimed to that rate. `frames_dir`
+    additionally writes every output frame as a lossless PNG (tests, debugging). `batch_size` is
+    how many frame pairs go to the model per call.
+    """
+
+    num_frames: int = 1
+    use_scene_detection: bool = False
+    use_calculated_fps: bool = True
+    fps: float = 8
+    loop: bool = False
+    crf: int = 17
+    frames_dir: Path | None = None
+    batch_size: int = 4
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"crf must be within 0..51, got {self.crf}")
+        if not self.use_calculated_fps and not self.fps > 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a running job. Frame counts are output frames (what the client will get)."""
+
+    frames_done: int
+    frames_total: int
+    fps: float  # output frames per second so far
+    elapsed_s: float
+    decode_s: float
+    inference_s: float
+    encode_s: float
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What a finished job produced, with exact rates.
+
+    `scene_cuts` holds every input frame index i such that a cut lies between frame i-1 and i.
+    With `loop`, a cut between the last frame and the first is reported as 0 (frame -1 being the
+    last frame, cyclically).
+    """
+
+    output_path: Path
+    input_frames: int
+    input_fps: Fraction
+    output_frames: int
+    output_fps: Fraction
+    width: int  # of the output, after rotation and the crop to even size
+    height: int
+    audio_kept: bool
+    scene_cuts: list[int]
+    wall_s: float
+    inference_s: float

@@ -1,0 +1,272 @@
+"""`interpolate_video`: probe -> decode (+ cut detection) -> pairs -> model -> encode, streaming.
+
+Three threads overlap the stages: one decodes (FFmpeg and OpenCV release the GIL), the calling
+thread runs the model batch by batch, one encodes (x264 and PNG writing release the GIL too).
+Bounded channels between them hold a few batches at most, so memory does not grow with the video's
+length. The calling thread is also where `should_cancel` is checked (before every batch) and where
+`progress` is called, so callers never see their callbacks run on a pipeline thread.
+
+The output is written under a hidden temporary name in the output's folder and renamed into place
+only when complete, so a failed or cancelled job never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rife_core.errors import CancelledError, TooFewFramesError
+from rife_core.video.audio import plan_audio
+from rife_core.video.channel import Channel, Stopped
+from rife_core.video.decode import decode_frames
+from rife_core.video.encode import ColorTags, Encoder, PngSink
+from rife_core.video.options import InterpolationOptions, Progress, VideoResult
+from rife_core.video.pairs import PairStats, interpolate_pairs
+from rife_core.video.probe import VideoInfo, check_limits, probe
+from rife_core.video.scenes import CutDetector
+from rife_core.video.timing import output_fps, output_frame_count
+
+if TYPE_CHECKING:
+    from rife_core.interpolator import Interpolator
+
+LogFn = Callable[[str, str], None]
+ProgressFn = Callable[[Progress], None]
+
+PROGRESS_INTERVAL_S = 0.3  # at most ~3 progress calls per second
+
+
+class _Stage(threading.Thread):
+    """A pipeline thread that keeps its error and its busy time; an error stops the whole pipeline."""
+
+    def __init__(self, name: str, target: Callable[[_Stage], None], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self._body = target
+        self._halt = stop
+        self.error: BaseException | None = None
+        self.busy_s = 0.0
+
+    def run(self) -> None:
+        try:
+            self._body(self)
+        except Stopped:
+            pass
+        except BaseException as e:  # handed to the calling thread, which re-raises it
+            self.error = e
+            self._halt.set()
+
+
+def _describe(info: VideoInfo, options: InterpolationOptions, out_fps, expected: int, log: LogFn) -> None:
+    log(
+        "INFO",
+        f"input: {info.width}x{info.height} {info.codec} {info.pix_fmt}, ~{info.frame_count} frames at "
+        f"{info.fps} ({float(info.fps):.3f}) fps; output: ~{expected} frames at {out_fps} "
+        f"({float(out_fps):.3f}) fps, {options.num_frames} new frame(s) per pair",
+    )
+    if info.rotation:
+        log("INFO", f"rotation metadata: turning frames {info.rotation} degrees counter-clockwise to upright")
+    ew, eh = info.even_size
+    if (ew, eh) != (info.width, info.height):
+        log("INFO", f"odd size {info.width}x{info.height}: cropped to {ew}x{eh} (last column/row) for yuv420p")
+    if info.bit_depth > 8:
+        log("INFO", f"{info.bit_depth}-bit input ({info.pix_fmt}) converted to 8-bit RGB; the output is 8-bit")
+
+
+def interpolate_video(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    options: InterpolationOptions,
+    model: Interpolator,
+    progress: ProgressFn | None = None,
+    log: LogFn | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> VideoResult:
+    """Interpolate `input_path` into an H.264 MP4 at `output_path`; see the package docs for semantics.
+
+    Raises InvalidVideoError, TooFewFramesError, LimitExceededError (before any inference) or
+    CancelledError; on any error no output file is left behind.
+    """
+    started = time.perf_counter()
+    log_lock = threading.Lock()
+
+    def say(level: str, message: str) -> None:
+        if log is not None:
+            with log_lock:  # the decode thread logs too
+                log(level, message)
+
+    n = options.num_frames
+    info = probe(input_path, options.limits, say)
+    out_fps = output_fps(info.fps, n, options.use_calculated_fps, options.fps)
+    expected = output_frame_count(info.frame_count, n, options.loop)
+    check_limits(info, options.limits, expected)
+    _describe(info, options, out_fps, expected, say)
+    audio = plan_audio(info, options.use_calculated_fps, say)
+
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex[:8]}.partial")
+    width, height = info.even_size
+
+    stop = threading.Event()
+    inputs: Channel[tuple[np.ndarray, bool]] = Channel(2 * options.batch_size + 2, stop)
+    outputs: Channel[np.ndarray] = Channel(2 * options.batch_size * (n + 1), stop)
+    detector = CutDetector(info.fps) if options.use_scene_detection else None
+    decoded_total: list[int] = []  # set once decoding has finished
+    written = [0]
+    audio_kept = [audio is not None]
+
+    def decode_body(stage: _Stage) -> None:
+        try:
+            frames = decode_frames(
+                info,
+                max_frames=options.limits.max_frames,
+                max_output_frames=options.limits.max_output_frames,
+                num_frames=n,
+                loop=options.loop,
+                log=say,
+            )
+            count = 0
+            while True:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                cut = detector.push(frame) if detector is not None and frame is not None else False
+                stage.busy_s += time.perf_counter() - t0
+                if frame is None:
+                    break
+                inputs.put((frame, cut))
+                count += 1
+            decoded_total.append(count)
+            inputs.close()
+        except Stopped:
+            raise
+        except BaseException as e:
+            inputs.fail(e)
+
+    def encode_body(stage: _Stage) -> None:
+        nonlocal audio
+        pngs = PngSink(options.frames_dir) if options.frames_dir is not None else None
+        color = ColorTags.for_input(info)
+        try:
+            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, audio)
+        except Exception as e:
+            if audio is None:
+                raise
+            say("WARN", f"audio dropped: it cannot be carried into MP4 ({e})")
+            audio, audio_kept[0] = None, False
+            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, None)
+        try:
+            for frame in outputs:
+                t0 = time.perf_counter()
+                if pngs is not None:
+                    pngs.write(frame)
+                encoder.write(frame)
+                written[0] += 1
+                stage.busy_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            encoder.close()
+            stage.busy_s += time.perf_counter() - t0
+        except BaseException:
+            encoder.abort()
+            raise
+
+    decoder = _Stage("rife-decode", decode_body, stop)
+    encoder_stage = _Stage("rife-encode", encode_body, stop)
+    stats = PairStats()
+    last_progress = [0.0]
+
+    def report(final: bool = False) -> None:
+        if progress is None:
+            return
+        now = time.perf_counter()
+        if not final and now - last_progress[0] < PROGRESS_INTERVAL_S:
+            return
+        last_progress[0] = now
+        total = output_frame_count(decoded_total[0], n, options.loop) if decoded_total else expected
+        done = written[0]
+        elapsed = now - started
+        progress(
+            Progress(
+                frames_done=done,
+                frames_total=max(total, done),
+                fps=done / elapsed if elapsed > 0 else 0.0,
+                elapsed_s=elapsed,
+                decode_s=decoder.busy_s,
+                inference_s=stats.inference_s,
+                encode_s=encoder_stage.busy_s,
+            )
+        )
+
+    def before_batch() -> None:
+        if should_cancel is not None and should_cancel():
+            raise CancelledError("cancelled by the client")
+        report()
+
+    def frames_in() -> Iterator[tuple[np.ndarray, bool]]:
+        yield from inputs
+
+    try:
+        decoder.start()
+        encoder_stage.start()
+        try:
+            for frame in interpolate_pairs(
+                frames_in(),
+                model,
+                n,
+                options.batch_size,
+                loop=options.loop,
+                loop_cut=detector.wraps_with_cut if detector is not None else None,
+                before_batch=before_batch,
+                stats=stats,
+            ):
+                outputs.put(frame)
+            if stats.input_frames < 2:
+                raise TooFewFramesError(
+                    f"video has {stats.input_frames} decodable frame(s); at least two are needed to interpolate"
+                )
+            outputs.close()
+        except Stopped:
+            pass  # a pipeline thread failed; its error is raised below
+        encoder_stage.join()
+        for stage in (decoder, encoder_stage):
+            if stage.error is not None:
+                raise stage.error
+        if stop.is_set():
+            raise RuntimeError("the video pipeline stopped without an error")  # pragma: no cover
+        os.replace(temp_path, output_path)
+    except BaseException:
+        stop.set()
+        decoder.join()
+        encoder_stage.join()
+        temp_path.unlink(missing_ok=True)
+        raise
+    finally:
+        stop.set()
+        decoder.join()
+
+    report(final=True)
+    wall = time.perf_counter() - started
+    result = VideoResult(
+        output_path=output_path,
+        input_frames=stats.input_frames,
+        input_fps=info.fps,
+        output_frames=written[0],
+        output_fps=out_fps,
+        width=width,
+        height=height,
+        audio_kept=audio_kept[0],
+        scene_cuts=sorted(stats.cuts),
+        wall_s=wall,
+        inference_s=stats.inference_s,
+    )
+    say(
+        "INFO",
+        f"done: {result.input_frames} -> {result.output_frames} frames, {stats.generated_frames} generated, "
+        f"{len(result.scene_cuts)} scene cut(s), {wall:.1f} s (inference {stats.inference_s:.1f} s)",
+    )
+    return result

@@ -1,0 +1,232 @@
+"""Look at an input once, cheaply, before any work: is it a video, how big, how long, which rate.
+
+Everything a request can be refused for is decided here (not a video, too long, too large), so a
+bad request fails in well under a second and before the model runs. The first frame is decoded as
+part of the probe: it proves the stream is decodable and carries what the container does not say
+reliably (rotation side data, colour range and matrix, the pixel format actually produced).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from rife_core.errors import InvalidVideoError, LimitExceededError, TooFewFramesError
+from rife_core.video.options import Limits
+from rife_core.video.timing import pick_input_rate
+
+LogFn = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The facts about an input that the rest of the pipeline needs."""
+
+    path: Path
+    stream_index: int
+    codec: str
+    coded_width: int  # as decoded, before rotation
+    coded_height: int
+    rotation: int  # counter-clockwise degrees to display upright: 0, 90, 180 or 270
+    width: int  # as displayed (after rotation), before the crop to even size
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    fps: Fraction  # treated as constant
+    variable_rate: bool
+    frame_count: int  # from the container, or estimated from duration x fps; exact after decoding
+    duration_s: float | None
+    start_s: float  # time of the first frame; output time 0
+    color_range: int  # FFmpeg AVColorRange (1 limited/MPEG, 2 full/JPEG, 0 unknown)
+    colorspace: int  # FFmpeg AVColorSpace (1 BT.709, 5/6 BT.601, 2 unspecified...)
+    color_primaries: int
+    color_trc: int
+    audio: AudioInfo | None
+
+    @property
+    def even_size(self) -> tuple[int, int]:
+        """Output size: yuv420p needs even dimensions, so an odd side loses its last pixel row/column."""
+        return self.width - self.width % 2, self.height - self.height % 2
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open a media file, turning every way it can fail into InvalidVideoError."""
+    if not path.is_file():
+        raise InvalidVideoError(f"input {path.name!r} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise InvalidVideoError(f"input {path.name!r} is empty (0 bytes)")
+    try:
+        return av.open(os.fspath(path), "r")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise InvalidVideoError(f"input {path.name!r} is not a readable media file: {e}") from e
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The main video stream; cover art (attached pictures) does not count as video."""
+    for s in container.streams.video:
+        if not s.disposition & av.stream.Disposition.attached_pic:
+            return s
+    kinds = sorted({str(s.type) for s in container.streams})
+    raise InvalidVideoError(f"input has no video stream (found: {', '.join(kinds) or 'no streams'})")
+
+
+def rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> int:
+    """Counter-clockwise degrees, a multiple of 90, from the display matrix or an old `rotate` tag.
+
+    Rotation is applied so the output is upright, since the output carries no display matrix.
+    Mirroring in a display matrix is rare and ignored.
+    """
+    deg = 0
+    try:
+        deg = int(round(frame.rotation or 0))
+    except (AttributeError, ValueError):
+        deg = 0
+    if deg == 0:
+        tag = stream.metadata.get("rotate")
+        if tag and tag.lstrip("-").isdigit():
+            deg = -int(tag)  # the tag is clockwise
+    return int(round(deg / 90.0)) * 90 % 360
+
+
+def check_limits(info: VideoInfo, limits: Limits, output_frames: int | None = None) -> None:
+    """Refuse work that is too big, naming the limit (the API returns it as `error_type`)."""
+    lim = limits
+    if lim.max_width is not None and lim.max_height is not None:
+        long_side, short_side = max(info.width, info.height), min(info.width, info.height)
+        if long_side > max(lim.max_width, lim.max_height) or short_side > min(lim.max_width, lim.max_height):
+            raise LimitExceededError(
+                f"video is {info.width}x{info.height}; the limit is {lim.max_width}x{lim.max_height}",
+                limit="resolution_limit",
+            )
+    if lim.max_duration_s is not None and info.duration_s is not None and info.duration_s > lim.max_duration_s:
+        raise LimitExceededError(
+            f"video is {info.duration_s:.1f} s long; the limit is {lim.max_duration_s:g} s", limit="duration_limit"
+        )
+    if lim.max_frames is not None and info.frame_count > lim.max_frames:
+        raise LimitExceededError(
+            f"video has {info.frame_count} frames; the limit is {lim.max_frames}", limit="frame_limit"
+        )
+    if lim.max_output_frames is not None and output_frames is not None and output_frames > lim.max_output_frames:
+        raise LimitExceededError(
+            f"the output would have {output_frames} frames; the limit is {lim.max_output_frames}",
+            limit="output_limit",
+        )
+
+
+def _declared_size_check(width: int, height: int, limits: Limits) -> None:
+    # Before decoding anything: a header can declare a frame far too large to allocate.
+    if width <= 0 or height <= 0:
+        raise InvalidVideoError(f"video stream declares an invalid size {width}x{height}")
+    if limits.max_width is not None and limits.max_height is not None:
+        if max(width, height) > max(limits.max_width, limits.max_height) or min(width, height) > min(
+            limits.max_width, limits.max_height
+        ):
+            raise LimitExceededError(
+                f"video is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
+                limit="resolution_limit",
+            )
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def _first_frame(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> av.VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.FFmpegError as e:
+        raise InvalidVideoError(f"video stream cannot be decoded ({e}); the file may be truncated or corrupt") from e
+    raise InvalidVideoError("video stream has no decodable frame; the file may be truncated or corrupt")
+
+
+def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
+    for s in container.streams.audio:
+        ctx = s.codec_context
+        duration = _seconds(s.duration, s.time_base)
+        return AudioInfo(s.index, ctx.name, ctx.sample_rate or 0, duration)
+    return None
+
+
+def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None) -> VideoInfo:
+    """Probe `path`; raise InvalidVideoError, TooFewFramesError or LimitExceededError as early as possible."""
+    path = Path(path)
+    warn = (lambda msg: log("WARN", msg)) if log else (lambda msg: None)
+    with open_input(path) as container:
+        stream = video_stream(container)
+        ctx = stream.codec_context
+        _declared_size_check(ctx.width, ctx.height, limits)
+
+        duration = _seconds(stream.duration, stream.time_base)
+        if duration is None and container.duration:
+            duration = container.duration / av.time_base
+        declared_frames = stream.frames or 0
+        if stream.average_rate is None and stream.base_rate is None and not (declared_frames and duration):
+            warn("the input does not state its frame rate; assuming 25 fps")
+        fps, variable = pick_input_rate(stream.average_rate, stream.base_rate, declared_frames, duration)
+        if variable:
+            warn(
+                f"variable frame rate input (average {float(fps):.3f} fps, nominal "
+                f"{float(stream.base_rate or 0):.3f} fps): frames are kept in order and timed at the "
+                f"constant average rate {fps}"
+            )
+        if declared_frames:
+            frame_count = declared_frames
+        elif duration:
+            frame_count = max(1, round(duration * fps))
+        else:
+            frame_count = 0
+        if declared_frames == 1:
+            raise TooFewFramesError("video has a single frame; at least two are needed to interpolate")
+
+        stream.thread_type = "AUTO"
+        first = _first_frame(container, stream)
+        rotation = rotation_of(first, stream)
+        w, h = first.width, first.height
+        if rotation in (90, 270):
+            w, h = h, w
+        start_s = float(first.time) if first.time is not None else 0.0
+        fmt = first.format
+        bit_depth = max((c.bits for c in fmt.components), default=8)
+
+        info = VideoInfo(
+            path=path,
+            stream_index=stream.index,
+            codec=ctx.name,
+            coded_width=first.width,
+            coded_height=first.height,
+            rotation=rotation,
+            width=w,
+            height=h,
+            pix_fmt=fmt.name,
+            bit_depth=bit_depth,
+            fps=fps,
+            variable_rate=variable,
+            frame_count=frame_count,
+            duration_s=duration,
+            start_s=start_s,
+            color_range=int(first.color_range or ctx.color_range or 0),
+            colorspace=int(first.colorspace or ctx.colorspace or 2),
+            color_primaries=int(first.color_primaries or ctx.color_primaries or 2),
+            color_trc=int(first.color_trc or ctx.color_trc or 2),
+            audio=_audio_info(container),
+        )
+    if w < 2 or h < 2:
+        raise InvalidVideoError(f"video is {w}x{h}; frames must be at least 2x2")
+    check_limits(info, limits)
+    return info
