@@ -1,0 +1,196 @@
+"""Every setting of the API and the worker, read from the environment in exactly one place.
+
+Both processes call `Settings.from_env()` once at start-up and pass the frozen result down, so no
+other module reads `os.environ` and a test can build a `Settings(...)` by hand. Each field names
+its environment variable and says what it means (the dataclass field metadata); `describe()` turns
+that into the table the README shows, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used; the message names it."""
+
+
+def _setting(env: str, default: Any, meaning: str, *, secret: bool = False) -> Any:
+    return field(default=default, repr=not secret, metadata={"env": env, "meaning": meaning, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- queue -----------------------------------------------------------------------------
+    redis_url: str = _setting("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the queue, request records and logs.")
+    rq_queue: str = _setting(
+        "RQ_QUEUE",
+        "rife-video",
+        "RQ queue the interpolation jobs go to; webhook deliveries use `<RQ_QUEUE>-webhooks`. Also the prefix of the request records' Redis keys.",
+    )
+    job_timeout_s: int = _setting("JOB_TIMEOUT_S", 3600, "Longest one job may run before the worker stops it (error `generation_timeout`).")
+    queue_ttl_s: int = _setting("QUEUE_TTL_S", 86400, "Longest a request may wait in the queue before it is dropped.")
+    result_ttl_s: int = _setting("RESULT_TTL_S", 86400, "How long a finished request (status, logs, result) stays readable.")
+    sync_timeout_s: int = _setting("SYNC_TIMEOUT_S", 3600, "Longest the synchronous run route waits for its job.")
+
+    # --- API -------------------------------------------------------------------------------
+    api_host: str = _setting("API_HOST", "127.0.0.1", "Address `python -m api` binds.")
+    api_port: int = _setting("API_PORT", 8000, "Port `python -m api` binds.")
+    api_tls_cert: str = _setting("API_TLS_CERT", "", "PEM certificate chain to serve HTTPS (with API_TLS_KEY); empty serves plain HTTP.")
+    api_tls_key: str = _setting("API_TLS_KEY", "", "PEM private key for API_TLS_CERT.")
+    api_keys: tuple[str, ...] = _setting(
+        "API_KEYS",
+        (),
+        "Comma-separated keys accepted in `Authorization: Key <key>`; each key sees only its own requests. Empty disables auth (the API warns loudly at start-up).",
+        secret=True,
+    )
+    public_base_url: str = _setting(
+        "PUBLIC_BASE_URL",
+        "",
+        "Base URL clients reach the API at, used in status/response/cancel and local file URLs. Empty derives it from each request.",
+    )
+    sse_keepalive_s: float = _setting("SSE_KEEPALIVE_S", 15.0, "Interval of `: keep-alive` comments on the status stream.")
+    log_level: str = _setting("LOG_LEVEL", "INFO", "Python log level of the API and worker processes.")
+
+    # --- storage ---------------------------------------------------------------------------
+    storage_backend: str = _setting(
+        "STORAGE_BACKEND",
+        "local",
+        "`s3` (any S3-compatible store, presigned GET URLs) or `local` (files on disk served by the API with HMAC-signed expiring URLs).",
+    )
+    local_storage_dir: str = _setting(
+        "LOCAL_STORAGE_DIR", "var/storage", "Folder of the local backend; the API and workers must share it."
+    )
+    local_storage_secret: str = _setting(
+        "LOCAL_STORAGE_SECRET",
+        "",
+        "HMAC key signing local file URLs. Empty: a random key is created once in LOCAL_STORAGE_DIR and shared through it.",
+        secret=True,
+    )
+    s3_endpoint_url: str = _setting("S3_ENDPOINT_URL", "", "S3 endpoint (e.g. SeaweedFS or MinIO); empty means AWS.")
+    s3_public_endpoint_url: str = _setting(
+        "S3_PUBLIC_ENDPOINT_URL", "", "Endpoint written into presigned URLs when clients reach S3 by another address; empty uses S3_ENDPOINT_URL."
+    )
+    s3_bucket: str = _setting("S3_BUCKET", "rife-video", "Bucket for uploads and results.")
+    s3_prefix: str = _setting("S3_PREFIX", "rife-video/", "Key prefix of every object this service writes.")
+    s3_region: str = _setting("S3_REGION", "us-east-1", "Region used for SigV4 signing.")
+    s3_create_bucket: bool = _setting("S3_CREATE_BUCKET", False, "Create S3_BUCKET at start-up when it does not exist.")
+    aws_access_key_id: str = _setting("AWS_ACCESS_KEY_ID", "", "S3 access key; empty uses boto3's default credential chain.")
+    aws_secret_access_key: str = _setting("AWS_SECRET_ACCESS_KEY", "", "S3 secret key.", secret=True)
+    presign_expiry_s: int = _setting("PRESIGN_EXPIRY_S", 86400, "Lifetime of result and upload URLs (S3 presigned or locally signed).")
+
+    # --- inputs ----------------------------------------------------------------------------
+    max_input_bytes: int = _setting("MAX_INPUT_BYTES", 256 * 1024 * 1024, "Largest input video accepted (download, upload or data: URI).")
+    fetch_timeout_s: float = _setting("FETCH_TIMEOUT_S", 120.0, "Longest a `video_url` download may take, redirects included.")
+    fetch_allow: tuple[str, ...] = _setting(
+        "FETCH_ALLOW",
+        (),
+        "Comma-separated hosts and CIDRs that `video_url` and webhooks may reach although private, loopback or link-local (e.g. `127.0.0.0/8,minio`).",
+    )
+
+    # --- model -----------------------------------------------------------------------------
+    rife_model: str = _setting("RIFE_MODEL", "rife-4.0", "Model name (see `rife-video models`) or weights path; loaded once per worker.")
+    rife_device: str = _setting("RIFE_DEVICE", "", "Torch device (`cuda`, `cuda:1`, `cpu`); empty picks CUDA when available (respects CUDA_VISIBLE_DEVICES).")
+    rife_batch_size: int = _setting("RIFE_BATCH_SIZE", 0, "Frame pairs per model call; 0 keeps the pipeline's default.")
+    rife_engine: str = _setting(
+        "RIFE_ENGINE", "worker.engine:RifeEngine", "`module:Class` the worker runs jobs with; tests swap in stand-ins."
+    )
+
+    # --- webhooks --------------------------------------------------------------------------
+    webhook_timeout_s: float = _setting("WEBHOOK_TIMEOUT_S", 15.0, "Timeout of one webhook POST.")
+    webhook_retry_delays_s: tuple[int, ...] = _setting(
+        "WEBHOOK_RETRY_DELAYS_S", (5, 30, 120, 600, 1800, 3600), "Delays between webhook retries; one retry per entry."
+    )
+
+    def __post_init__(self) -> None:
+        if self.storage_backend not in ("s3", "local"):
+            raise SettingsError(f"STORAGE_BACKEND must be 's3' or 'local', not {self.storage_backend!r}")
+        for name in ("job_timeout_s", "queue_ttl_s", "result_ttl_s", "sync_timeout_s", "presign_expiry_s", "max_input_bytes"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_env_name(name)} must be positive")
+        if self.storage_backend == "s3" and self.presign_expiry_s > 7 * 86400:
+            raise SettingsError("PRESIGN_EXPIRY_S may not exceed 604800 (SigV4 limit) with STORAGE_BACKEND=s3")
+        if bool(self.api_tls_cert) != bool(self.api_tls_key):
+            raise SettingsError("API_TLS_CERT and API_TLS_KEY must be set together")
+        for entry in self.fetch_allow:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as e:
+                    raise SettingsError(f"FETCH_ALLOW entry {entry!r} is not a valid CIDR") from e
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `env` (default: the process environment); unset or empty variables keep their default."""
+        env = os.environ if env is None else env
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.metadata["env"], "").strip()
+            if raw:
+                values[f.name] = _parse(f.metadata["env"], hints[f.name], raw)
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+    @property
+    def webhook_queue(self) -> str:
+        return f"{self.rq_queue}-webhooks"
+
+
+def _parse(env: str, hint: Any, raw: str) -> Any:
+    try:
+        if hint is bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        if hint in (int, float, str):
+            return hint(raw)
+        if typing.get_origin(hint) is tuple:
+            (item, _) = typing.get_args(hint)
+            return tuple(item(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as e:
+        raise SettingsError(f"{env}={raw!r}: {e}") from e
+    raise TypeError(f"no parser for {hint!r}")  # a new field type needs a branch above
+
+
+def _env_name(field_name: str) -> str:
+    return next(f.metadata["env"] for f in dataclasses.fields(Settings) if f.name == field_name)
+
+
+def _format_default(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, meaning) for every setting, in declaration order."""
+    return [
+        (f.metadata["env"], _format_default(f.default), f.metadata["meaning"]) for f in dataclasses.fields(Settings)
+    ]
+
+
+def markdown_table() -> str:
+    """The settings as a Markdown table, for the README (`python -m worker.settings`)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{env}` | `{default}` | {meaning} |" if default else f"| `{env}` | | {meaning} |" for env, default, meaning in describe()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
