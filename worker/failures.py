@@ -1,0 +1,59 @@
+"""How a job can fail, as clients see it: a message, a stable `error_type`, and an HTTP status.
+
+Errors about the input (an undecodable video, one too long, a URL we cannot download) are the
+client's to fix, so their result is a 422 in the same `detail` list shape as a validation error,
+blaming `video_url`; everything else is `{"detail", "error_type"}` with its own status. The
+`error_type` of a `rife_core` error is passed through verbatim.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq.exceptions import AbandonedJobError
+from rq.timeouts import JobTimeoutException
+
+from rife_core.errors import CancelledError, RifeError
+from worker.fetch import FetchError
+from worker.requests import Failure
+
+CANCELLED = Failure("The request was cancelled.", CancelledError.error_type, 400)
+WORKER_LOST = Failure("The worker running this request stopped unexpectedly; please retry.", "worker_lost", 503)
+WORKER_SHUTDOWN = Failure("The worker was shut down while running this request; please retry.", "worker_shutdown", 503)
+INTERNAL = Failure("Internal error while processing the video.", RifeError.error_type, 500)
+
+
+def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure:
+    """The client-facing failure for an exception raised while running a job."""
+    if isinstance(exc, CancelledError):
+        return CANCELLED
+    if isinstance(exc, JobTimeoutException):
+        limit = f" of {job_timeout_s} s" if job_timeout_s else ""
+        return Failure(f"Processing exceeded the time limit{limit}.", "generation_timeout", 504)
+    if isinstance(exc, AbandonedJobError):
+        return WORKER_LOST
+    if isinstance(exc, FetchError):
+        return Failure(str(exc), exc.error_type, 422, field="video_url")
+    if isinstance(exc, RifeError):
+        if type(exc) is RifeError or exc.error_type == RifeError.error_type:
+            return Failure(str(exc) or INTERNAL.message, exc.error_type, 500)
+        return Failure(str(exc), exc.error_type, 422, field="video_url")
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return WORKER_SHUTDOWN
+    return INTERNAL
+
+
+def failure_body(failure: Failure) -> dict[str, Any]:
+    """The JSON body of a failed request's result (also the payload of its ERROR webhook)."""
+    if failure.http_status == 422:
+        return {
+            "detail": [
+                {
+                    "loc": ["body", failure.field or "video_url"],
+                    "msg": failure.message,
+                    "type": failure.error_type,
+                }
+            ],
+            "error_type": failure.error_type,
+        }
+    return {"detail": failure.message, "error_type": failure.error_type}

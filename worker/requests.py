@@ -1,0 +1,265 @@
+"""The Redis data model of one request: its record (a hash) and its log (a list).
+
+The API polls a request up to ten times a second per client, so everything a status call needs is
+in one hash plus the RQ queue list, read in a single pipelined round trip (`snapshot`). State
+changes that race (a worker starting a job while a client cancels it, two parties finishing it)
+go through WATCH transactions, so a request is finished exactly once and fires one webhook.
+
+Keys (`P` is the RQ queue name): `P:request:{id}` hash, `P:request:{id}:logs` list. Both expire
+`pending_ttl_s` after creation (a request that is never run does not live forever) and
+`result_ttl_s` after the request completes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
+
+from worker.logs import RequestLog, decode_entries
+
+
+class Status(StrEnum):
+    """The only three statuses the fal clients accept; failure and cancellation end COMPLETED."""
+
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+class StartOutcome(StrEnum):
+    STARTED = "started"
+    CANCELLED = "cancelled"  # cancel was requested before the worker picked the job up
+    GONE = "gone"  # expired, unknown, or already finished: nothing to do
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a request failed: the message and stable type clients see, and the HTTP status of its result."""
+
+    message: str
+    error_type: str
+    http_status: int = 500
+    field: str | None = None  # input field to blame, for 422 `loc`
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    id: str
+    status: Status
+    owner: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
+    base_url: str = ""
+    webhook_url: str | None = None
+    gateway_request_id: str | None = None
+    input_key: str | None = None  # storage key of an inlined (data: URI) input, stored by the API
+    created_at: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    worker: str | None = None
+    cancel_requested: bool = False
+    result: dict[str, Any] | None = None
+    failure: Failure | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_hash(self) -> dict[str, str]:
+        h: dict[str, str] = {
+            "status": self.status.value,
+            "owner": self.owner,
+            "input": json.dumps(self.input),
+            "base_url": self.base_url,
+            "created_at": repr(self.created_at),
+        }
+        optional = {
+            "webhook_url": self.webhook_url,
+            "gateway_request_id": self.gateway_request_id,
+            "input_key": self.input_key,
+        }
+        h.update({k: v for k, v in optional.items() if v})
+        return h
+
+    @classmethod
+    def from_hash(cls, request_id: str, raw: dict[Any, Any]) -> RequestRecord:
+        h = {k.decode(): v.decode() for k, v in raw.items()}
+
+        def num(name: str) -> float | None:
+            return float(h[name]) if h.get(name) else None
+
+        failure = None
+        if h.get("error_type"):
+            failure = Failure(
+                message=h.get("error", ""),
+                error_type=h["error_type"],
+                http_status=int(h.get("error_status") or 500),
+                field=h.get("error_field") or None,
+            )
+        return cls(
+            id=request_id,
+            status=Status(h["status"]),
+            owner=h.get("owner", ""),
+            input=json.loads(h.get("input") or "{}"),
+            base_url=h.get("base_url", ""),
+            webhook_url=h.get("webhook_url") or None,
+            gateway_request_id=h.get("gateway_request_id") or None,
+            input_key=h.get("input_key") or None,
+            created_at=num("created_at") or 0.0,
+            started_at=num("started_at"),
+            completed_at=num("completed_at"),
+            worker=h.get("worker") or None,
+            cancel_requested=h.get("cancel") == "1",
+            result=json.loads(h["result"]) if h.get("result") else None,
+            failure=failure,
+            metrics=json.loads(h.get("metrics") or "{}"),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one status poll needs: the status, the queue position, and (optionally) log lines."""
+
+    id: str
+    status: Status
+    owner: str
+    queue_position: int | None
+    logs: list[dict[str, Any]] | None
+    failure: Failure | None
+    metrics: dict[str, Any]
+
+
+# The hash fields a status poll reads (never `input` or `result`, which may be large).
+_SNAPSHOT_FIELDS = ("status", "owner", "error", "error_type", "error_status", "error_field", "metrics")
+
+
+class RequestStore:
+    def __init__(self, redis: Redis, namespace: str, *, pending_ttl_s: int, result_ttl_s: int) -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self.pending_ttl_s = pending_ttl_s
+        self.result_ttl_s = result_ttl_s
+
+    def key(self, request_id: str) -> str:
+        return f"{self.namespace}:request:{request_id}"
+
+    def logs_key(self, request_id: str) -> str:
+        return f"{self.key(request_id)}:logs"
+
+    def log(self, request_id: str) -> RequestLog:
+        return RequestLog(self.redis, self.logs_key(request_id), self.pending_ttl_s)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def create(self, record: RequestRecord, pipe: Pipeline) -> None:
+        """Queue the record's creation on `pipe`, so it lands atomically with the RQ enqueue."""
+        pipe.hset(self.key(record.id), mapping=record.to_hash())  # type: ignore[arg-type]
+        pipe.expire(self.key(record.id), self.pending_ttl_s)
+
+    def mark_started(self, request_id: str, worker: str) -> StartOutcome:
+        """IN_QUEUE → IN_PROGRESS, unless the request was cancelled (or vanished) meanwhile."""
+        key = self.key(request_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status, cancel = pipe.hmget(key, "status", "cancel")
+                    if status != Status.IN_QUEUE.value.encode():
+                        return StartOutcome.GONE
+                    if cancel == b"1":
+                        return StartOutcome.CANCELLED
+                    pipe.multi()
+                    pipe.hset(key, mapping={"status": Status.IN_PROGRESS.value, "started_at": repr(time.time()), "worker": worker})  # type: ignore[arg-type]
+                    pipe.execute()
+                    return StartOutcome.STARTED
+                except WatchError:
+                    continue
+
+    def request_cancel(self, request_id: str) -> None:
+        self.redis.hset(self.key(request_id), "cancel", "1")
+
+    def cancel_requested(self, request_id: str) -> bool:
+        return self.redis.hget(self.key(request_id), "cancel") == b"1"
+
+    def finish(
+        self,
+        request_id: str,
+        *,
+        result: dict[str, Any] | None = None,
+        failure: Failure | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> bool:
+        """Mark the request COMPLETED with a result or a failure. True only for the call that did it."""
+        if (result is None) == (failure is None):
+            raise ValueError("finish needs exactly one of result and failure")
+        fields: dict[str, str] = {
+            "status": Status.COMPLETED.value,
+            "completed_at": repr(time.time()),
+            "metrics": json.dumps(metrics or {}),
+        }
+        if result is not None:
+            fields["result"] = json.dumps(result)
+        if failure is not None:
+            fields |= {
+                "error": failure.message,
+                "error_type": failure.error_type,
+                "error_status": str(failure.http_status),
+                "error_field": failure.field or "",
+            }
+        key = self.key(request_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status = pipe.hget(key, "status")
+                    if status is None or status == Status.COMPLETED.value.encode():
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.expire(key, self.result_ttl_s)
+                    pipe.expire(self.logs_key(request_id), self.result_ttl_s)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        raw = self.redis.hgetall(self.key(request_id))
+        return RequestRecord.from_hash(request_id, raw) if raw else None
+
+    def snapshot(self, request_id: str, queue_key: str, *, logs_from: int | None) -> Snapshot | None:
+        """Status, queue position and logs (from index `logs_from`; None: no logs) in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.key(request_id), *_SNAPSHOT_FIELDS)
+            pipe.lpos(queue_key, request_id)
+            if logs_from is not None:
+                pipe.lrange(self.logs_key(request_id), logs_from, -1)
+            replies = pipe.execute()
+        values = dict(zip(_SNAPSHOT_FIELDS, (v.decode() if v is not None else None for v in replies[0]), strict=True))
+        if values["status"] is None:
+            return None
+        failure = None
+        if values["error_type"]:
+            failure = Failure(
+                message=values["error"] or "",
+                error_type=values["error_type"],
+                http_status=int(values["error_status"] or 500),
+                field=values["error_field"] or None,
+            )
+        return Snapshot(
+            id=request_id,
+            status=Status(values["status"]),
+            owner=values["owner"] or "",
+            queue_position=replies[1],
+            logs=decode_entries(replies[2]) if logs_from is not None else None,
+            failure=failure,
+            metrics=json.loads(values["metrics"] or "{}"),
+        )
+
+    def logs(self, request_id: str, start: int = 0) -> list[dict[str, Any]]:
+        return decode_entries(self.redis.lrange(self.logs_key(request_id), start, -1))  # type: ignore[arg-type]
