@@ -1,0 +1,230 @@
+"""Downloading a client-supplied `video_url` without letting it reach our own network.
+
+A URL is attacker-controlled: it may name a private address, a cloud metadata endpoint, or a public
+host that redirects to one, or resolve to a different address on the second lookup (DNS
+rebinding). So every hop is resolved once, every resolved address must be public (or allowlisted
+with FETCH_ALLOW), and the connection goes to the address that was checked (the URL keeps the name
+for Host and TLS SNI/verification). Size and time are capped while streaming, since
+Content-Length can lie. Webhook POSTs go through the same guard.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_REDIRECTS = 5
+_REDIRECT_CODES = {301, 302, 303, 307, 308}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class FetchError(Exception):
+    """The input could not be downloaded; the message is safe to show to the client."""
+
+    error_type = "file_download_error"
+
+
+class FileTooLargeError(FetchError):
+    error_type = "file_too_large"
+
+
+class BlockedAddressError(FetchError):
+    """The URL resolves to an address this service may not reach (private, loopback, metadata...)."""
+
+
+class InvalidDataUriError(FetchError):
+    pass
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which addresses outbound requests may reach: public ones, plus hosts and CIDRs allowlisted."""
+
+    allowed_hosts: frozenset[str] = frozenset()
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def from_allowlist(cls, entries: Iterable[str]) -> AddressPolicy:
+        hosts: set[str] = set()
+        networks = []
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                hosts.add(entry.lower().rstrip("."))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def address_allowed(self, ip: IPAddress) -> bool:
+        if any(ip in net for net in self.allowed_networks if net.version == ip.version):
+            return True
+        return all(_is_public(candidate) for candidate in _embedded_addresses(ip))
+
+    def resolve(self, host: str, port: int) -> list[IPAddress]:
+        """The addresses `host` resolves to, all of which must be allowed; raises BlockedAddressError."""
+        name = host.lower().rstrip(".")
+        try:
+            literal: IPAddress | None = ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+            except socket.gaierror as e:
+                raise FetchError(f"Could not resolve host {host!r}.") from e
+            addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
+        if name in self.allowed_hosts:
+            return addresses
+        blocked = [ip for ip in addresses if not self.address_allowed(ip)]
+        if blocked or not addresses:
+            raise BlockedAddressError(f"Host {host!r} resolves to a private or reserved address; refusing to fetch it.")
+        return addresses
+
+
+def _is_public(ip: IPAddress) -> bool:
+    return ip.is_global and not ip.is_multicast
+
+
+def _embedded_addresses(ip: IPAddress) -> list[IPAddress]:
+    """The address itself plus any IPv4 address tunnelled inside an IPv6 one (mapped, 6to4, Teredo, NAT64)."""
+    out: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            out.append(ip.ipv4_mapped)
+        if ip.sixtofour:
+            out.append(ip.sixtofour)
+        if ip.teredo:
+            out.extend(ip.teredo)
+        if ip in _NAT64:
+            out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return out
+
+
+def _client(timeout_s: float) -> httpx.Client:
+    # trust_env=False: an environment proxy would connect by name and defeat address pinning.
+    # The default SSL context still honours SSL_CERT_FILE (OpenSSL reads it).
+    timeout = httpx.Timeout(min(timeout_s, 30.0), connect=min(timeout_s, 10.0))
+    return httpx.Client(trust_env=False, verify=ssl.create_default_context(), follow_redirects=False, timeout=timeout)
+
+
+def _pinned_request(client: httpx.Client, method: str, url: httpx.URL, policy: AddressPolicy, **kwargs: Any) -> httpx.Request:
+    if url.scheme not in ("http", "https") or not url.host:
+        raise FetchError(f"Unsupported URL {str(url)[:100]!r}: only http and https can be fetched.")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    address = policy.resolve(url.host, port)[0]
+    headers = dict(kwargs.pop("headers", {}))
+    headers["Host"] = url.netloc.decode("ascii")
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return client.build_request(method, url.copy_with(host=str(address)), headers=headers, extensions=extensions, **kwargs)
+
+
+def guarded_post(url: str, *, json_body: Any, policy: AddressPolicy, timeout_s: float) -> httpx.Response:
+    """One POST (no redirects followed) to a checked, pinned address. Used for webhooks."""
+    with _client(timeout_s) as client:
+        request = _pinned_request(client, "POST", httpx.URL(url), policy, json=json_body)
+        return client.send(request)
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    path: Path
+    size: int
+    content_type: str
+    name: str  # a file name suggested by the URL, for naming the result
+
+
+def fetch_to_file(url: str, dest: Path, *, policy: AddressPolicy, max_bytes: int, timeout_s: float) -> FetchedFile:
+    """Download an http(s) URL or decode a data: URI into `dest`."""
+    if url.startswith("data:"):
+        data, media_type = decode_data_uri(url, max_bytes)
+        dest.write_bytes(data)
+        return FetchedFile(dest, len(data), media_type, "video")
+    deadline = time.monotonic() + timeout_s
+    current = httpx.URL(url)
+    with _client(timeout_s) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            request = _pinned_request(client, "GET", current, policy)
+            try:
+                response = client.send(request, stream=True)
+            except httpx.HTTPError as e:
+                raise FetchError(f"Downloading video_url failed: {type(e).__name__}.") from e
+            try:
+                if response.status_code in _REDIRECT_CODES and "location" in response.headers:
+                    current = current.join(response.headers["location"])
+                    continue
+                if response.status_code >= 400:
+                    raise FetchError(f"Downloading video_url failed: HTTP {response.status_code}.")
+                return _stream_to_file(response, dest, current, max_bytes=max_bytes, deadline=deadline)
+            finally:
+                response.close()
+    raise FetchError(f"Downloading video_url failed: more than {MAX_REDIRECTS} redirects.")
+
+
+def _stream_to_file(response: httpx.Response, dest: Path, url: httpx.URL, *, max_bytes: int, deadline: float) -> FetchedFile:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FileTooLargeError(f"The video is {int(declared)} bytes; the limit is {max_bytes}.")
+    size = 0
+    try:
+        with dest.open("wb") as out:
+            for chunk in response.iter_bytes(1 << 16):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FileTooLargeError(f"The video is larger than the limit of {max_bytes} bytes.")
+                if time.monotonic() > deadline:
+                    raise FetchError("Downloading video_url took too long.")
+                out.write(chunk)
+    except httpx.HTTPError as e:
+        raise FetchError(f"Downloading video_url failed: {type(e).__name__}.") from e
+    content_type = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    return FetchedFile(dest, size, content_type, name_from_url(str(url)))
+
+
+_DATA_URI = re.compile(r"^data:(?P<meta>[^,]*),(?P<payload>.*)$", re.DOTALL)
+
+
+def decode_data_uri(uri: str, max_bytes: int) -> tuple[bytes, str]:
+    """(bytes, media type) of a data: URI; the size is checked before decoding."""
+    match = _DATA_URI.match(uri)
+    if match is None:
+        raise InvalidDataUriError("Malformed data: URI (no comma).")
+    params = match["meta"].split(";")
+    media_type = params[0].strip() or "text/plain"
+    payload = match["payload"]
+    is_base64 = any(p.strip().lower() == "base64" for p in params[1:])
+    estimated = len(payload) * 3 // 4 if is_base64 else len(payload)
+    if estimated > max_bytes + 3:
+        raise FileTooLargeError(f"The video in the data: URI is larger than the limit of {max_bytes} bytes.")
+    try:
+        data = base64.b64decode(payload, validate=True) if is_base64 else urllib.parse.unquote_to_bytes(payload)
+    except (binascii.Error, ValueError) as e:
+        raise InvalidDataUriError("Malformed data: URI (bad base64).") from e
+    if len(data) > max_bytes:
+        raise FileTooLargeError(f"The video in the data: URI is larger than the limit of {max_bytes} bytes.")
+    return data, media_type
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def name_from_url(url: str) -> str:
+    """A safe file stem taken from the URL path (`clip` for .../clip.mp4), or `video`."""
+    path = urllib.parse.urlsplit(url).path
+    stem = Path(urllib.parse.unquote(path)).stem
+    stem = _SAFE_NAME.sub("_", stem).strip("._")[:80]
+    return stem or "video"

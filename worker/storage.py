@@ -1,0 +1,215 @@
+"""Where inputs and results are kept, and the expiring URLs clients download them from.
+
+Two backends behind one small interface:
+- `S3Storage`: any S3-compatible store through boto3; URLs are SigV4 presigned GETs, so the
+  store itself enforces expiry and integrity.
+- `LocalStorage`: a folder shared by the API and the workers; URLs point at the API's `/files/`
+  route and carry an HMAC signature and expiry, which the API checks before serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import shutil
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from worker.settings import Settings
+
+_KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    url: str
+    file_name: str
+    content_type: str
+    file_size: int
+
+    def as_fal_file(self) -> dict[str, Any]:
+        """The `File` object of the fal API."""
+        return {"url": self.url, "content_type": self.content_type, "file_name": self.file_name, "file_size": self.file_size}
+
+
+class Storage(Protocol):
+    prefix: str
+
+    def ensure_ready(self) -> None:
+        """Create the bucket or folder if allowed; raise StorageError if it cannot be used."""
+
+    def put_file(self, path: Path, key: str, *, content_type: str, file_name: str, base_url: str) -> StoredFile:
+        """Store `path` under `key`; the URL of the result is reachable by clients for PRESIGN_EXPIRY_S."""
+        ...
+
+    def get_file(self, key: str, dest: Path) -> None:
+        """Copy the object `key` to `dest`."""
+
+
+def normalized_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
+def check_key(key: str) -> str:
+    """Keys are built by this service from ids and sanitised names; refuse anything else."""
+    parts = key.split("/")
+    if not parts or not all(_KEY_PART.match(p) for p in parts):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+class S3Storage:
+    def __init__(self, settings: Settings) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = settings.s3_bucket
+        self.prefix = normalized_prefix(settings.s3_prefix)
+        self.expiry_s = settings.presign_expiry_s
+        self.create_bucket = settings.s3_create_bucket
+        session = boto3.session.Session(
+            aws_access_key_id=settings.aws_access_key_id or None,
+            aws_secret_access_key=settings.aws_secret_access_key or None,
+            region_name=settings.s3_region,
+        )
+        custom_endpoint = bool(settings.s3_endpoint_url)
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if custom_endpoint else "auto"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        )
+        self.client = session.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=config)
+        public = settings.s3_public_endpoint_url
+        self.presigner = session.client("s3", endpoint_url=public, config=config) if public else self.client
+
+    def ensure_ready(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound") and self.create_bucket:
+                self.client.create_bucket(Bucket=self.bucket)
+                return
+            raise StorageError(f"S3 bucket {self.bucket!r} is not usable: {code or e}") from e
+
+    def put_file(self, path: Path, key: str, *, content_type: str, file_name: str, base_url: str) -> StoredFile:
+        check_key(key)
+        extra = {"ContentType": content_type, "ContentDisposition": f'inline; filename="{file_name}"'}
+        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+        url = self.presigner.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expiry_s
+        )
+        return StoredFile(key, url, file_name, content_type, path.stat().st_size)
+
+    def get_file(self, key: str, dest: Path) -> None:
+        self.client.download_file(self.bucket, check_key(key), str(dest))
+
+
+class LocalStorage:
+    SECRET_FILE = ".url-signing-key"
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = Path(settings.local_storage_dir).resolve()
+        self.prefix = normalized_prefix(settings.s3_prefix)
+        self.expiry_s = settings.presign_expiry_s
+        self._secret = settings.local_storage_secret.encode() if settings.local_storage_secret else None
+
+    def ensure_ready(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.secret  # noqa: B018 (create the shared key now, not on the first request)
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = self._load_or_create_secret()
+        return self._secret
+
+    def _load_or_create_secret(self) -> bytes:
+        """One random key per storage folder, shared by every process that mounts it.
+
+        Written to a temporary file and hard-linked into place, so concurrent first starts agree
+        on a single key and nobody reads a half-written one.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / self.SECRET_FILE
+        if not path.exists():
+            tmp = self.root / f"{self.SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()
+
+    def path_of(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        if self.root not in path.parents:
+            raise StorageError(f"invalid storage key {key!r}")
+        return path
+
+    def put_file(self, path: Path, key: str, *, content_type: str, file_name: str, base_url: str) -> StoredFile:
+        dest = self.path_of(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        return StoredFile(key, self.signed_url(key, base_url), file_name, content_type, dest.stat().st_size)
+
+    def get_file(self, key: str, dest: Path) -> None:
+        shutil.copyfile(self.path_of(key), dest)
+
+    def _signature(self, key: str, expires: int) -> str:
+        return hmac.new(self.secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def signed_url(self, key: str, base_url: str) -> str:
+        if not base_url:
+            raise StorageError("local storage needs PUBLIC_BASE_URL (or a request base URL) to build file URLs")
+        expires = int(time.time()) + self.expiry_s
+        query = urllib.parse.urlencode({"expires": expires, "signature": self._signature(key, expires)})
+        return f"{base_url.rstrip('/')}/files/{urllib.parse.quote(key)}?{query}"
+
+    def verify(self, key: str, expires: int, signature: str) -> Path | None:
+        """The file behind a signed URL, or None if the signature is wrong, expired, or the file is gone."""
+        if expires < time.time():
+            return None
+        if not hmac.compare_digest(self._signature(key, expires), signature):
+            return None
+        try:
+            path = self.path_of(key)
+        except StorageError:
+            return None
+        return path if path.is_file() else None
+
+
+def build_storage(settings: Settings) -> S3Storage | LocalStorage:
+    return S3Storage(settings) if settings.storage_backend == "s3" else LocalStorage(settings)
+
+
+def result_key(storage: Storage, request_id: str, file_name: str) -> str:
+    return f"{storage.prefix}results/{request_id}/{file_name}"
+
+
+def upload_key(storage: Storage, upload_id: str, file_name: str) -> str:
+    return f"{storage.prefix}uploads/{upload_id}/{file_name}"
+
+
+def input_key(storage: Storage, request_id: str) -> str:
+    return f"{storage.prefix}inputs/{request_id}/input"
