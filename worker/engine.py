@@ -1,0 +1,114 @@
+"""The thing a job runs the video through: by default the RIFE model and the video pipeline.
+
+The engine is built once per worker process (RIFE_ENGINE names its class), so the model is
+loaded once and stays warm for every job. The seam also lets the service tests run the queue with
+a stand-in engine where the timing of a job must be controlled (queue positions, cancellation)
+while the end-to-end tests run the real one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Any], None]  # receives rife_core.video.Progress (frames_done, frames_total, fps, elapsed_s)
+LogCallback = Callable[[str, str], None]  # (level, message)
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """The public request's processing options (everything but `video_url`)."""
+
+    num_frames: int = 1
+    use_scene_detection: bool = False
+    use_calculated_fps: bool = True
+    fps: int = 8
+    loop: bool = False
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> JobOptions:
+        known = {k: arguments[k] for k in ("num_frames", "use_scene_detection", "use_calculated_fps", "fps", "loop") if k in arguments}
+        return cls(**known)
+
+
+class EngineResult(Protocol):
+    """What the worker reads from an engine's result (a subset of rife_core.video.VideoResult)."""
+
+    @property
+    def output_frames(self) -> int: ...
+
+    @property
+    def output_fps(self) -> float | Fraction: ...
+
+    @property
+    def inference_s(self) -> float: ...
+
+
+class Engine(Protocol):
+    def run(
+        self,
+        input_path: Path,
+        output_path: Path,
+        options: JobOptions,
+        *,
+        progress: ProgressCallback,
+        log: LogCallback,
+        should_cancel: CancelCheck,
+    ) -> EngineResult: ...
+
+
+class RifeEngine:
+    """RIFE through `rife_core.video.interpolate_video`, with the model loaded at construction."""
+
+    def __init__(self, settings: Settings) -> None:
+        from rife_core import load_model
+
+        self.settings = settings
+        log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")
+        self.model = load_model(settings.rife_model, device=settings.rife_device or None)
+
+    def run(
+        self,
+        input_path: Path,
+        output_path: Path,
+        options: JobOptions,
+        *,
+        progress: ProgressCallback,
+        log: LogCallback,
+        should_cancel: CancelCheck,
+    ) -> EngineResult:
+        from rife_core.video import InterpolationOptions, interpolate_video
+
+        extra: dict[str, Any] = {}
+        if self.settings.rife_batch_size:
+            extra["batch_size"] = self.settings.rife_batch_size
+        pipeline_options = InterpolationOptions(
+            num_frames=options.num_frames,
+            use_scene_detection=options.use_scene_detection,
+            use_calculated_fps=options.use_calculated_fps,
+            fps=options.fps,
+            loop=options.loop,
+            **extra,
+        )
+        return interpolate_video(
+            input_path, output_path, pipeline_options, self.model, progress=progress, log=log, should_cancel=should_cancel
+        )
+
+
+def load_engine(settings: Settings) -> Engine:
+    """Instantiate the `module:Class` named by RIFE_ENGINE with the settings."""
+    module_name, _, class_name = settings.rife_engine.partition(":")
+    if not class_name:
+        raise ValueError(f"RIFE_ENGINE must look like 'module:Class', not {settings.rife_engine!r}")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class(settings)

@@ -1,0 +1,43 @@
+"""The worker process: `python -m worker`.
+
+One process serves one device. It loads the engine (the model) before taking any job and then
+runs RQ's non-forking `SimpleWorker`, so every job reuses the warm model instead of paying the
+load (and CUDA initialisation) again in a forked child. Webhook deliveries share the process and
+are listened to first: they are short, and a finished request's receiver should not wait behind
+a long interpolation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+
+from rq import Queue, SimpleWorker
+
+from worker.runtime import Runtime, install
+from worker.settings import Settings
+
+log = logging.getLogger("worker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description="Run a rife-video worker (settings from the environment).")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--name", default=None, help="worker name (default rife-<host>-<pid>)")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    name = args.name or f"rife-{socket.gethostname()}-{os.getpid()}"
+    runtime = Runtime.from_settings(settings, name=name)
+    runtime.storage.ensure_ready()
+    runtime.engine  # noqa: B018 (load the model now, once, before the first job)
+    install(runtime)
+    log.info("worker %s ready on queue %s (engine %s)", name, settings.rq_queue, settings.rife_engine)
+
+    queues = [Queue(q, connection=runtime.redis) for q in (settings.webhook_queue, settings.rq_queue)]
+    worker = SimpleWorker(queues, connection=runtime.redis, name=name)
+    worker.work(burst=args.burst, with_scheduler=True, logging_level=settings.log_level)
+    return 0
