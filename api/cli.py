@@ -1,0 +1,151 @@
+"""`rife-video`: the command line.
+
+- `submit FILE|URL`: send a video to a running service (uploading a local file first), print its
+  logs as they arrive, and download the result.
+- `interpolate`, `models`: local work without the service, handled by `rife_core.cli` (imported
+  only then, so the API's client needs no torch).
+- `api`, `worker`: run the service's processes (same as `python -m api` / `python -m worker`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.models import ENDPOINT_ID
+
+LOCAL_COMMANDS = ("interpolate", "models")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rife-video", description="RIFE video frame interpolation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("submit", help="interpolate a video on a running rife-video service")
+    s.add_argument("video", help="a local file (uploaded first) or an http(s) URL")
+    s.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the service (default %(default)s)")
+    s.add_argument("--key", default=None, help="API key, sent as `Authorization: Key <key>`")
+    s.add_argument("--num-frames", type=int, default=1, help="frames generated between each pair (1..4)")
+    s.add_argument("--scene-detection", action="store_true", help="do not interpolate across scene cuts")
+    s.add_argument("--fps", type=int, default=None, help="fixed output fps (1..60) instead of input fps x (n+1)")
+    s.add_argument("--loop", action="store_true", help="also interpolate last -> first frame")
+    s.add_argument("-o", "--output", type=Path, default=None, help="where to save the result (default <name>_rife.mp4)")
+    s.add_argument("--poll", type=float, default=0.5, help="status poll interval in seconds")
+    for name in LOCAL_COMMANDS:
+        sub.add_parser(name, help=f"local work without the service (see `rife-video {name} --help`)", add_help=False)
+    sub.add_parser("api", help="run the API server (settings from the environment)")
+    sub.add_parser("worker", help="run a worker process (settings from the environment)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LOCAL_COMMANDS:
+        from rife_core.cli import main as local_main  # torch is imported only here
+
+        return int(local_main(argv) or 0)
+    if argv and argv[0] == "worker":
+        from worker.process import main as worker_main
+
+        return worker_main(argv[1:])
+    args = _parser().parse_args(argv)
+    if args.command == "api":
+        from api.__main__ import main as api_main
+
+        return api_main()
+    return submit(args)
+
+
+def _arguments(args: argparse.Namespace, video_url: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"video_url": video_url, "num_frames": args.num_frames}
+    if args.scene_detection:
+        body["use_scene_detection"] = True
+    if args.fps is not None:
+        body |= {"use_calculated_fps": False, "fps": args.fps}
+    if args.loop:
+        body["loop"] = True
+    return body
+
+
+def _fail(response: httpx.Response) -> int:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    print(f"error: HTTP {response.status_code}: {detail}", file=sys.stderr)
+    return 1
+
+
+def upload(client: httpx.Client, base: str, path: Path) -> str:
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    with path.open("rb") as f:
+        r = client.post(f"{base}/storage/upload", content=f, headers={"content-type": content_type, "x-fal-file-name": path.name})
+    r.raise_for_status()
+    return str(r.json()["url"])
+
+
+def submit(args: argparse.Namespace) -> int:
+    base = args.url.rstrip("/")
+    headers = {"Authorization": f"Key {args.key}"} if args.key else {}
+    source = args.video
+    with httpx.Client(headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True) as client:
+        if source.startswith(("http://", "https://")):
+            video_url = source
+        else:
+            path = Path(source)
+            if not path.is_file():
+                print(f"error: {path} is not a file", file=sys.stderr)
+                return 2
+            print(f"uploading {path} ...", flush=True)
+            try:
+                video_url = upload(client, base, path)
+            except httpx.HTTPStatusError as e:
+                return _fail(e.response)
+        r = client.post(f"{base}/{ENDPOINT_ID}", json=_arguments(args, video_url))
+        if r.status_code != 200:
+            return _fail(r)
+        queued = r.json()
+        print(f"request {queued['request_id']} queued", flush=True)
+        result = _follow(client, queued, args.poll)
+        if result.status_code != 200:
+            return _fail(result)
+        video = result.json()["video"]
+        stem = Path(source).stem if not source.startswith(("http://", "https://")) else "video"
+        output = args.output or Path(f"{stem}_rife.mp4")
+        with client.stream("GET", video["url"]) as download:
+            download.raise_for_status()
+            with output.open("wb") as out:
+                for chunk in download.iter_bytes():
+                    out.write(chunk)
+        print(f"saved {output} ({video['file_size']} bytes)", flush=True)
+    return 0
+
+
+def _follow(client: httpx.Client, queued: dict[str, Any], poll_s: float) -> httpx.Response:
+    """Poll the status (printing new log lines and queue moves) until COMPLETED; return the result response."""
+    seen = 0
+    last_position = None
+    while True:
+        r = client.get(queued["status_url"], params={"logs": "1"})
+        if r.status_code not in (200, 202):
+            return r
+        status = r.json()
+        if status["status"] == "IN_QUEUE" and status.get("queue_position") != last_position:
+            last_position = status.get("queue_position")
+            print(f"in queue, position {last_position}", flush=True)
+        logs = status.get("logs") or []
+        for entry in logs[seen:]:
+            print(f"[{entry['level']}] {entry['message']}", flush=True)
+        seen = max(seen, len(logs))
+        if status["status"] == "COMPLETED":
+            return client.get(queued["response_url"])
+        time.sleep(poll_s)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The long-lived objects the API's handlers share, built once per app and injected by Litestar."""
+
+from __future__ import annotations
+
+from litestar import Request
+from redis import Redis
+
+from worker.queue import RequestQueue
+from worker.requests import RequestStore
+from worker.runtime import connect_redis
+from worker.settings import Settings
+from worker.storage import LocalStorage, S3Storage, build_storage
+
+
+class Services:
+    # A plain class, not a dataclass: Litestar's signature model would try to validate its fields.
+    def __init__(self, settings: Settings, redis: Redis, queue: RequestQueue, storage: S3Storage | LocalStorage) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.queue = queue
+        self.storage = storage
+
+    @classmethod
+    def create(cls, settings: Settings, redis: Redis | None = None) -> Services:
+        redis = redis if redis is not None else connect_redis(settings)
+        return cls(settings=settings, redis=redis, queue=RequestQueue(redis, settings), storage=build_storage(settings))
+
+    @property
+    def store(self) -> RequestStore:
+        return self.queue.store
+
+    def base_url(self, request: Request) -> str:
+        """Where clients reach this API: PUBLIC_BASE_URL, else the URL this request came in on."""
+        return (self.settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
+def provide_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def provide_settings(request: Request) -> Settings:
+    return request.app.state.services.settings  # type: ignore[no-any-return]
