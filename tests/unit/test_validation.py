@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from api.validation import RequestValidationError, validate_video_input
+
+
+def errors_of(body) -> list[dict]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with pytest.raises(RequestValidationError) as e:
+        validate_video_input(raw)
+    return e.value.errors
+
+
+def test_defaults_fill_in():
+    v = validate_video_input(b'{"video_url": "https://example.com/a.mp4"}')
+    assert v.to_arguments() == {
+        "video_url": "https://example.com/a.mp4",
+        "num_frames": 1,
+        "use_scene_detection": False,
+        "use_calculated_fps": True,
+        "fps": 8,
+        "loop": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "type_"),
+    [
+        ({}, ["body", "video_url"], "missing"),
+        ({"video_url": "http://x/a", "num_frames": 0}, ["body", "num_frames"], "greater_than_equal"),
+        ({"video_url": "http://x/a", "num_frames": 5}, ["body", "num_frames"], "less_than_equal"),
+        ({"video_url": "http://x/a", "fps": 61}, ["body", "fps"], "less_than_equal"),
+        ({"video_url": "http://x/a", "fps": 0}, ["body", "fps"], "greater_than_equal"),
+        ({"video_url": "http://x/a", "num_frames": "2"}, ["body", "num_frames"], "int_type"),
+        ({"video_url": "http://x/a", "num_frames": 1.5}, ["body", "num_frames"], "int_type"),
+        ({"video_url": "http://x/a", "num_frames": True}, ["body", "num_frames"], "int_type"),
+        ({"video_url": "http://x/a", "loop": "yes"}, ["body", "loop"], "bool_type"),
+        ({"video_url": "http://x/a", "loop": None}, ["body", "loop"], "bool_type"),
+        ({"video_url": 5}, ["body", "video_url"], "string_type"),
+        ({"video_url": ""}, ["body", "video_url"], "string_too_short"),
+        ({"video_url": "file:///etc/passwd"}, ["body", "video_url"], "url_scheme"),
+        ({"video_url": "https:///nohost"}, ["body", "video_url"], "url_parsing"),
+        ({"video_url": "data:video/mp4;base64"}, ["body", "video_url"], "value_error"),
+        ({"video_url": "http://x/a", "prompt": "hi"}, ["body", "prompt"], "extra_forbidden"),
+    ],
+)
+def test_each_problem_is_reported_with_loc_msg_type(body, loc, type_):
+    errors = errors_of(body)
+    assert [e["loc"] for e in errors] == [loc]
+    assert errors[0]["type"] == type_ and errors[0]["msg"]
+
+
+def test_every_problem_is_reported_at_once_and_unknown_fields_are_named():
+    errors = errors_of({"num_frames": 9, "fps": "x", "colour": 1, "speed": 2})
+    locs = {tuple(e["loc"]) for e in errors}
+    assert locs == {("body", "colour"), ("body", "speed"), ("body", "video_url"), ("body", "num_frames"), ("body", "fps")}
+
+
+def test_integral_float_is_an_int():
+    assert validate_video_input(b'{"video_url": "http://x/a", "num_frames": 2.0}').num_frames == 2
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1]", b'"s"'])
+def test_body_must_be_a_json_object(raw):
+    assert errors_of(raw)[0]["loc"] == ["body"]
