@@ -24,6 +24,7 @@ LogFn = Callable[[str, str], None]
 # Codecs that MP4 carries and common players decode; others are transcoded to AAC.
 MP4_COPY_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
 AAC_BITRATE = 192_000
+_AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 8: "7.1"}
 
 
 class AudioTrack:
@@ -51,8 +52,10 @@ class AudioTrack:
         if self.transcode:
             ctx = src.codec_context
             aac = out.add_stream("aac", rate=ctx.sample_rate)
-            aac.layout = ctx.layout if ctx.layout.nb_channels <= 8 else "stereo"
+            # A named layout: the encoder refuses "N channels" layouts without a channel order.
+            aac.layout = _AAC_LAYOUTS.get(ctx.layout.nb_channels, "stereo")
             aac.bit_rate = AAC_BITRATE
+            aac.codec_context.open()  # fail here, before the file's header is written, if at all
             self._out_stream = self._aac = aac
         else:
             self._out_stream = out.add_stream_from_template(src)

@@ -102,3 +102,5 @@ def decode_frames(
                 yield _to_rgb(frame, info)
     if skipped and log:
         log("WARN", f"{skipped} undecodable packet(s) skipped; the input may be damaged")
+    if log and info.frame_count and count < info.frame_count - 1:
+        log("WARN", f"the input ended after {count} of about {info.frame_count} frames; it may be truncated")

