@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import av
 import numpy as np
 
-from rife_core.errors import LimitExceededError
+from rife_core.errors import InvalidVideoError, LimitExceededError
 from rife_core.video.probe import VideoInfo, open_input
 from rife_core.video.timing import output_frame_count
 
@@ -64,7 +64,18 @@ def decode_frames(
     with open_input(info.path) as container:
         stream = next(s for s in container.streams.video if s.index == info.stream_index)
         stream.thread_type = "AUTO"
-        for packet in container.demux(stream):
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as e:  # the container itself is damaged past this point
+                if count == 0:
+                    raise InvalidVideoError(f"the input cannot be read: {e}") from e
+                if log:
+                    log("WARN", f"reading stopped after frame {count}: {e}; the input may be truncated")
+                break
             try:
                 frames = packet.decode()
             except av.FFmpegError as e:

@@ -4,7 +4,8 @@ Three threads overlap the stages: one decodes (FFmpeg and OpenCV release the GIL
 thread runs the model batch by batch, one encodes (x264 and PNG writing release the GIL too).
 Bounded channels between them hold a few batches at most, so memory does not grow with the video's
 length. The calling thread is also where `should_cancel` is checked (before every batch) and where
-`progress` is called, so callers never see their callbacks run on a pipeline thread.
+`progress` and `log` are called (lines from the pipeline threads are handed over), so callers never
+see their callbacks run on another thread.
 
 The output is written under a hidden temporary name in the output's folder and renamed into place
 only when complete, so a failed or cancelled job never leaves a file that looks finished.
@@ -13,6 +14,7 @@ only when complete, so a failed or cancelled job never leaves a file that looks 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 import uuid
@@ -93,12 +95,22 @@ def interpolate_video(
     CancelledError; on any error no output file is left behind.
     """
     started = time.perf_counter()
-    log_lock = threading.Lock()
+    caller = threading.current_thread()
+    held_logs: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
 
     def say(level: str, message: str) -> None:
-        if log is not None:
-            with log_lock:  # the decode thread logs too
-                log(level, message)
+        # Pipeline threads hand their lines to the calling thread, which passes them on in order.
+        if log is None:
+            return
+        if threading.current_thread() is caller:
+            flush_logs()
+            log(level, message)
+        else:
+            held_logs.put((level, message))
+
+    def flush_logs() -> None:
+        while log is not None and not held_logs.empty():
+            log(*held_logs.get())
 
     n = options.num_frames
     info = probe(input_path, options.limits, say)
@@ -205,6 +217,7 @@ def interpolate_video(
         )
 
     def before_batch() -> None:
+        flush_logs()
         if should_cancel is not None and should_cancel():
             raise CancelledError("cancelled by the client")
         report()
@@ -252,6 +265,7 @@ def interpolate_video(
         decoder.join()
         encoder_stage.join()
         temp_path.unlink(missing_ok=True)
+        flush_logs()
         raise
     finally:
         stop.set()

@@ -104,13 +104,7 @@ def rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> in
 def check_limits(info: VideoInfo, limits: Limits, output_frames: int | None = None) -> None:
     """Refuse work that is too big, naming the limit (the API returns it as `error_type`)."""
     lim = limits
-    if lim.max_width is not None and lim.max_height is not None:
-        long_side, short_side = max(info.width, info.height), min(info.width, info.height)
-        if long_side > max(lim.max_width, lim.max_height) or short_side > min(lim.max_width, lim.max_height):
-            raise LimitExceededError(
-                f"video is {info.width}x{info.height}; the limit is {lim.max_width}x{lim.max_height}",
-                limit="resolution_limit",
-            )
+    _check_size(info.width, info.height, lim)
     if lim.max_duration_s is not None and info.duration_s is not None and info.duration_s > lim.max_duration_s:
         raise LimitExceededError(
             f"video is {info.duration_s:.1f} s long; the limit is {lim.max_duration_s:g} s", limit="duration_limit"
@@ -126,18 +120,21 @@ def check_limits(info: VideoInfo, limits: Limits, output_frames: int | None = No
         )
 
 
-def _declared_size_check(width: int, height: int, limits: Limits) -> None:
-    # Before decoding anything: a header can declare a frame far too large to allocate.
-    if width <= 0 or height <= 0:
-        raise InvalidVideoError(f"video stream declares an invalid size {width}x{height}")
+def _check_size(width: int, height: int, limits: Limits) -> None:
+    """Orientation-free when both limits are set; a single limit applies to its own axis."""
+    too_big = False
     if limits.max_width is not None and limits.max_height is not None:
-        if max(width, height) > max(limits.max_width, limits.max_height) or min(width, height) > min(
-            limits.max_width, limits.max_height
-        ):
-            raise LimitExceededError(
-                f"video is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
-                limit="resolution_limit",
-            )
+        long_limit, short_limit = max(limits.max_width, limits.max_height), min(limits.max_width, limits.max_height)
+        too_big = max(width, height) > long_limit or min(width, height) > short_limit
+    elif limits.max_width is not None:
+        too_big = width > limits.max_width
+    elif limits.max_height is not None:
+        too_big = height > limits.max_height
+    if too_big:
+        raise LimitExceededError(
+            f"video is {width}x{height}; the limit is {limits.max_width or 'any'}x{limits.max_height or 'any'}",
+            limit="resolution_limit",
+        )
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
@@ -147,11 +144,21 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
 
 
 def _first_frame(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> av.VideoFrame:
+    """Decode the first frame; a stream with no packets at all has too few frames, one whose
+    packets do not decode is broken."""
+    packets = 0
     try:
-        for frame in container.decode(stream):
-            return frame
+        for packet in container.demux(stream):
+            packets += packet.size > 0
+            for frame in packet.decode():
+                if isinstance(frame, av.VideoFrame):
+                    return frame
     except av.FFmpegError as e:
-        raise InvalidVideoError(f"video stream cannot be decoded ({e}); the file may be truncated or corrupt") from e
+        raise InvalidVideoError(
+            f"video stream cannot be decoded ({e}); the file may be truncated or corrupt"
+        ) from e
+    if packets == 0 and not stream.frames:
+        raise TooFewFramesError("the video stream has no frames; at least two are needed to interpolate")
     raise InvalidVideoError("video stream has no decodable frame; the file may be truncated or corrupt")
 
 
@@ -170,7 +177,10 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
     with open_input(path) as container:
         stream = video_stream(container)
         ctx = stream.codec_context
-        _declared_size_check(ctx.width, ctx.height, limits)
+        # Before decoding anything, as a header can declare a frame far too large to allocate. Only
+        # the orientation-free check is safe before the rotation is known; the rest follows below.
+        if ctx.width > 0 and ctx.height > 0 and limits.max_width is not None and limits.max_height is not None:
+            _check_size(ctx.width, ctx.height, limits)
 
         duration = _seconds(stream.duration, stream.time_base)
         if duration is None and container.duration:

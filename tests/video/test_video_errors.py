@@ -93,6 +93,28 @@ def test_single_frame(tmp_path, blend, run):
     assert blend.calls == []
 
 
+def test_video_stream_without_frames(tmp_path, blend, run):
+    """A video track with no packets at all (here beside an audio track): 0 frames."""
+    import av
+    import numpy as np
+
+    src = tmp_path / "noframes.mkv"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("aac", rate=44100)
+        audio.layout = "mono"
+        out.start_encoding()
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1024
+            for p in audio.encode(frame):
+                out.mux(p)
+        for p in audio.encode():
+            out.mux(p)
+    _fails(run, src, tmp_path, blend, TooFewFramesError, "too_few_frames")
+
+
 def test_single_frame_gif(tmp_path, blend, run):
     src = _clip(tmp_path, count=1, name="one.gif", codec="gif", pix_fmt="rgb8")
     _fails(run, src, tmp_path, blend, TooFewFramesError, "too_few_frames")
@@ -114,6 +136,8 @@ def test_portrait_is_judged_orientation_free(tmp_path, blend, run):
     src = _clip(tmp_path, count=3)  # 64x48
     run(src, tmp_path / "ok.mp4", blend, limits=Limits(max_width=48, max_height=64))
     _fails(run, src, tmp_path, blend, LimitExceededError, "resolution_limit", limits=Limits(max_width=60, max_height=40))
+    _fails(run, src, tmp_path, blend, LimitExceededError, "resolution_limit", limits=Limits(max_width=60, max_height=None))
+    run(src, tmp_path / "ok.mp4", blend, limits=Limits(max_width=None, max_height=48))
 
 
 def test_duration_limit(tmp_path, blend, run):

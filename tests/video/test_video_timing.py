@@ -53,3 +53,35 @@ def test_progress_is_throttled_and_final(carphone_piece, tmp_path, blend, run):
     p = run.progress[-1]
     assert p.frames_done == 26 and p.elapsed_s > 0 and p.fps > 0
     assert p.decode_s >= 0 and p.inference_s >= 0 and p.encode_s > 0
+
+
+def test_frames_in_flight_stay_bounded_for_long_inputs(tmp_path, blend, run, monkeypatch):
+    """400 frames through a slow encoder: the decoder never runs more than a few batches ahead."""
+    import time
+
+    from clipmaker import moving_square, write_video
+
+    from rife_core.video import pipeline
+    from rife_core.video.encode import Encoder
+
+    src = write_video(tmp_path / "long.mp4", [moving_square(i) for i in range(400)], rate=25)
+    counts = {"decoded": 0, "written": 0, "ahead": 0}
+    real_decode, real_write = pipeline.decode_frames, Encoder.write
+
+    def counting_decode(*args, **kwargs):
+        for frame in real_decode(*args, **kwargs):
+            counts["decoded"] += 1
+            counts["ahead"] = max(counts["ahead"], counts["decoded"] - counts["written"] // 2)
+            yield frame
+
+    def slow_write(self, rgb):
+        time.sleep(0.001)
+        counts["written"] += 1
+        return real_write(self, rgb)
+
+    monkeypatch.setattr(pipeline, "decode_frames", counting_decode)
+    monkeypatch.setattr(Encoder, "write", slow_write)
+    result = run(src, tmp_path / "out.mp4", blend, num_frames=1, batch_size=4)
+    assert result.output_frames == counts["written"] == 799
+    print(f"\ninput frames decoded ahead of the encoder, at most: {counts['ahead']} of 400")
+    assert counts["ahead"] <= 40
