@@ -1,7 +1,24 @@
 """The video pipeline: probe -> decode -> pair -> interpolate -> encode, streaming and bounded.
 
 `interpolate_video` is the one entry point; the worker and the CLI call it with options, a loaded
-model and optional progress, log and cancel callbacks.
+model and optional progress, log and cancel callbacks. What it promises:
+
+- n = `num_frames` new frames between each pair of input frames, at t = k/(n+1), each computed
+  directly. F input frames give (F-1)*n + F output frames; with `loop` also the n frames from the
+  last frame back to the first (the first frame is not repeated at the end): (F-1)*n + F + n.
+- `use_calculated_fps`: output rate = input rate x (n+1) as an exact Fraction (30000/1001 x 2 =
+  60000/1001), timestamps exact, duration and audio kept (copied; transcoded to AAC when MP4 cannot
+  carry the codec). Otherwise the same frames are retimed to `fps` and the audio is dropped.
+- `use_scene_detection`: across a hard cut (PySceneDetect's content score, see `scenes`) the new
+  frames repeat the nearer real frame instead of mixing two shots; with `loop`, last -> first is
+  judged the same way.
+- Input: anything PyAV decodes. Rotation metadata is applied; an odd width/height is cropped by one
+  pixel to even (yuv420p); 10-bit is converted to 8-bit; colour range and BT.601/709 tags are kept;
+  variable frame rate is timed at the average rate with a warning.
+- Output: H.264 (libx264, yuv420p, `crf`) in MP4 with +faststart, written under a temporary name
+  and renamed when complete.
+- Errors (rife_core.errors): InvalidVideoError, TooFewFramesError, LimitExceededError (at probe
+  time, before any inference), CancelledError (between batches).
 """
 
 from rife_core.video.options import InterpolationOptions, Limits, Progress, VideoResult

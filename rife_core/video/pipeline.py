@@ -89,7 +89,7 @@ def interpolate_video(
     log: LogFn | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> VideoResult:
-    """Interpolate `input_path` into an H.264 MP4 at `output_path`; see the package docs for semantics.
+    """Interpolate `input_path` into an H.264 MP4 at `output_path`; the semantics are in `rife_core.video`.
 
     Raises InvalidVideoError, TooFewFramesError, LimitExceededError (before any inference) or
     CancelledError; on any error no output file is left behind.

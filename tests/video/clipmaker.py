@@ -189,7 +189,8 @@ def read_video(path: Path, keep_images: bool = False) -> Probed:
             r.pts.append(frame.pts)
             r.color_range, r.colorspace = int(frame.color_range), int(frame.colorspace)
             if keep_images:
-                r.images.append(frame.to_ndarray(format="rgb24"))
+                full = frame.color_range == 2
+                r.images.append(frame.to_ndarray(format="rgb24", src_color_range="JPEG" if full else "MPEG"))
         r.frames = len(r.pts)
     with av.open(os.fspath(path)) as c:
         if c.streams.audio:

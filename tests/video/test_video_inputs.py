@@ -53,14 +53,24 @@ def test_ten_bit_hevc_input(tmp_path, blend, run):
     assert "10-bit input" in run.text()
 
 
-def test_full_range_bt709_tags_and_colours_survive(tmp_path, blend, run):
-    # Full-range BT.709: decoding it as limited-range BT.601 would visibly shift these colours.
+@pytest.mark.parametrize(
+    "codec, name, options, color_range",
+    [
+        ("libx264", "in.mp4", {"qp": "0"}, 2),  # decodes as yuvj444p
+        ("libx264", "in.mp4", {"qp": "0"}, 1),
+        ("libx265", "in.mkv", {"x265-params": "log-level=error:lossless=1"}, 2),  # yuv444p + a range flag
+    ],
+)
+def test_colour_range_and_bt709_survive(tmp_path, blend, run, codec, name, options, color_range):
+    # Decoding BT.709 as BT.601, or full range as limited, moves this colour by 10 or more levels.
     flat = [np.full((48, 64, 3), (200, 40, 90), np.uint8) for _ in range(4)]
-    src = write_video(tmp_path / "in.mp4", flat, color_range=2, colorspace=1, options={"qp": "0"}, pix_fmt="yuv444p")
+    src = write_video(
+        tmp_path / name, flat, codec=codec, color_range=color_range, colorspace=1, options=options, pix_fmt="yuv444p"
+    )
     run(src, tmp_path / "out.mp4", blend, frames_dir=tmp_path / "png")
     assert _close(read_pngs(tmp_path / "png")[1], flat[0], tol=2.0)
     out = read_video(tmp_path / "out.mp4", keep_images=True)
-    assert (out.color_range, out.colorspace) == (2, 1)
+    assert (out.color_range, out.colorspace) == (color_range, 1)
     assert _close(out.images[-1], flat[0], tol=3.0)
 
 
@@ -83,12 +93,17 @@ def test_gif_input(tmp_path, blend, run):
     assert read_video(tmp_path / "out.mp4").frames == 17
 
 
-def test_vp9_webm_input(tmp_path, blend, run):
-    src = _square_clip(tmp_path, "in.webm", codec="libvpx-vp9", count=5, rate=Fraction(24000, 1001))
+@pytest.mark.parametrize(
+    "name, codec",
+    [("in.webm", "libvpx-vp9"), ("in.mov", "libx264"), ("in.mkv", "libx264"), ("hevc.mp4", "libx265")],
+)
+def test_containers_and_codecs(tmp_path, blend, run, name, codec):
+    options = {"x265-params": "log-level=error"} if codec == "libx265" else None
+    src = _square_clip(tmp_path, name, codec=codec, count=5, rate=Fraction(24000, 1001), options=options)
     result = run(src, tmp_path / "out.mp4", blend, num_frames=1)
     assert result.input_fps == Fraction(24000, 1001) and result.output_fps == Fraction(48000, 1001)
     out = read_video(tmp_path / "out.mp4")
-    assert out.frames == 9
+    assert out.frames == result.output_frames == 9
     assert [p * out.time_base for p in out.pts] == [k / Fraction(48000, 1001) for k in range(9)]
 
 
