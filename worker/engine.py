@@ -87,8 +87,16 @@ class RifeEngine:
         log: LogCallback,
         should_cancel: CancelCheck,
     ) -> EngineResult:
-        from rife_core.video import InterpolationOptions, interpolate_video
+        from rife_core.video import InterpolationOptions, Limits, interpolate_video
 
+        s = self.settings
+        limits = Limits(
+            max_duration_s=s.max_video_duration_s or None,
+            max_frames=s.max_video_frames or None,
+            max_width=s.max_video_width or None,
+            max_height=s.max_video_height or None,
+            max_output_frames=s.max_output_frames or None,
+        )
         extra: dict[str, Any] = {}
         if self.settings.rife_batch_size:
             extra["batch_size"] = self.settings.rife_batch_size
@@ -98,6 +106,7 @@ class RifeEngine:
             use_calculated_fps=options.use_calculated_fps,
             fps=options.fps,
             loop=options.loop,
+            limits=limits,
             **extra,
         )
         return interpolate_video(

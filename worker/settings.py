@@ -94,6 +94,15 @@ class Settings:
         "Comma-separated hosts and CIDRs that `video_url` and webhooks may reach although private, loopback or link-local (e.g. `127.0.0.0/8,minio`).",
     )
 
+    # --- job limits (checked when the input is probed, before any inference; 0 = no limit) ---
+    max_video_duration_s: float = _setting("MAX_VIDEO_DURATION_S", 600.0, "Longest input video, in seconds.")
+    max_video_frames: int = _setting("MAX_VIDEO_FRAMES", 20_000, "Most frames an input video may have.")
+    max_video_width: int = _setting(
+        "MAX_VIDEO_WIDTH", 3840, "Widest input; compared orientation-free (a portrait 2160x3840 passes 3840x2160)."
+    )
+    max_video_height: int = _setting("MAX_VIDEO_HEIGHT", 2160, "Tallest input (orientation-free, see MAX_VIDEO_WIDTH).")
+    max_output_frames: int = _setting("MAX_OUTPUT_FRAMES", 100_000, "Most frames one output video may have.")
+
     # --- model -----------------------------------------------------------------------------
     rife_model: str = _setting("RIFE_MODEL", "rife-4.0", "Model name (see `rife-video models`) or weights path; loaded once per worker.")
     rife_device: str = _setting("RIFE_DEVICE", "", "Torch device (`cuda`, `cuda:1`, `cpu`); empty picks CUDA when available (respects CUDA_VISIBLE_DEVICES).")
@@ -114,6 +123,9 @@ class Settings:
         for name in ("job_timeout_s", "queue_ttl_s", "result_ttl_s", "sync_timeout_s", "presign_expiry_s", "max_input_bytes"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be positive")
+        for name in ("max_video_duration_s", "max_video_frames", "max_video_width", "max_video_height", "max_output_frames"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{_env_name(name)} must be 0 (no limit) or positive")
         if self.storage_backend == "s3" and self.presign_expiry_s > 7 * 86400:
             raise SettingsError("PRESIGN_EXPIRY_S may not exceed 604800 (SigV4 limit) with STORAGE_BACKEND=s3")
         if bool(self.api_tls_cert) != bool(self.api_tls_key):

@@ -87,7 +87,7 @@ def gate(gate_stack: Stack) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def real_stack(backends: dict[str, str], certs: Certs, service_logs: Path) -> Iterator[Stack]:
-    extra = {"RIFE_DEVICE": "cpu", "PUBLIC_BASE_URL": ""}
+    extra = {"RIFE_DEVICE": "cpu", "MAX_VIDEO_FRAMES": "10"}
     stack = start_stack("real", backends, certs, service_logs, workers=1, extra=extra)
     stack.env["PUBLIC_BASE_URL"] = stack.url
     try:

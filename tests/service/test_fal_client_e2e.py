@@ -128,6 +128,29 @@ def test_async_client_subscribe(real_stack: Stack, tiny_clip: Path, tmp_path: Pa
     check_video(result, tmp_path / "out.mp4", (F - 1) + F, CLIP_FPS * 2)
 
 
+def test_limits_of_the_deployment_are_enforced(real_stack: Stack, tiny_clip: Path, tmp_path: Path, fal):
+    """The real stack runs with MAX_VIDEO_FRAMES=10: a 12-frame clip fails before any inference."""
+    from clips import cut_clip
+    from rife_core.samples import sample_clip
+
+    longer = cut_clip(sample_clip("carphone_pristine.mp4"), tmp_path / "carphone12.mp4", 12)
+    with pytest.raises(fal_client.FalClientHTTPError) as e:
+        fal(real_stack).sync.subscribe(APP, {"video_url": fal_client.encode_file(longer)})
+    assert e.value.status_code == 422 and e.value.error_type == "frame_limit"
+
+
+def test_cli_submit_uploads_prints_logs_and_downloads(real_stack: Stack, tiny_clip: Path, tmp_path: Path, monkeypatch, capsys):
+    from api.cli import main
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(real_stack.certs.ca))
+    out = tmp_path / "result.mp4"
+    code = main(["submit", str(tiny_clip), "--url", real_stack.url, "--key", KEYS[1], "--num-frames", "3", "-o", str(out), "--poll", "0.1"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "uploading" in printed and "queued" in printed and "[INFO] Interpolated" in printed and f"saved {out}" in printed
+    assert describe_video(out)["frames"] == (F - 1) * 3 + F
+
+
 def test_a_file_that_is_not_a_video_fails_cleanly(real_stack: Stack, fal):
     clients = fal(real_stack)
     handle = clients.sync.submit(APP, {"video_url": fal_client.encode(b"this is not a video", "video/mp4")})

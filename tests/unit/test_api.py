@@ -229,3 +229,17 @@ def test_openapi_documents_the_request_with_ranges_and_defaults(client):
 def test_importing_the_api_never_imports_torch():
     code = "import sys, api, api.app, api.cli, api.__main__; from api.app import create_app; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_delegates_local_commands_to_rife_core(monkeypatch):
+    import types
+
+    from api import cli
+
+    seen: list[list[str]] = []
+    fake = types.ModuleType("rife_core.cli")
+    fake.main = lambda argv: seen.append(argv) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "rife_core.cli", fake)
+    assert cli.main(["interpolate", "in.mp4", "out.mp4", "--num-frames", "2"]) == 0
+    assert cli.main(["models", "list"]) == 0
+    assert seen == [["interpolate", "in.mp4", "out.mp4", "--num-frames", "2"], ["models", "list"]]
