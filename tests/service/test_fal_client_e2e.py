@@ -131,6 +131,7 @@ def test_async_client_subscribe(real_stack: Stack, tiny_clip: Path, tmp_path: Pa
 def test_limits_of_the_deployment_are_enforced(real_stack: Stack, tiny_clip: Path, tmp_path: Path, fal):
     """The real stack runs with MAX_VIDEO_FRAMES=10: a 12-frame clip fails before any inference."""
     from clips import cut_clip
+
     from rife_core.samples import sample_clip
 
     longer = cut_clip(sample_clip("carphone_pristine.mp4"), tmp_path / "carphone12.mp4", 12)
