@@ -126,8 +126,10 @@ def interpolate_video(
     width, height = info.even_size
 
     stop = threading.Event()
-    inputs: Channel[tuple[np.ndarray, bool]] = Channel(2 * options.batch_size + 2, stop)
-    outputs: Channel[np.ndarray] = Channel(2 * options.batch_size * (n + 1), stop)
+    # About one batch waits on each side of the model: enough for the three stages to overlap, and
+    # at 4K with n=4 one batch of output is already 20 frames of 24 MB.
+    inputs: Channel[tuple[np.ndarray, bool]] = Channel(options.batch_size + 2, stop)
+    outputs: Channel[np.ndarray] = Channel(options.batch_size * (n + 1) + 2, stop)
     detector = CutDetector(info.fps) if options.use_scene_detection else None
     decoded_total: list[int] = []  # set once decoding has finished
     written = [0]
