@@ -109,16 +109,28 @@ class S3Storage:
             raise StorageError(f"S3 bucket {self.bucket!r} is not usable: {code or e}") from e
 
     def put_file(self, path: Path, key: str, *, content_type: str, file_name: str, base_url: str) -> StoredFile:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
         check_key(key)
         extra = {"ContentType": content_type, "ContentDisposition": f'inline; filename="{file_name}"'}
-        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
-        url = self.presigner.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expiry_s
-        )
+        try:
+            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+            url = self.presigner.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expiry_s
+            )
+        except (BotoCoreError, ClientError, Boto3Error) as e:
+            raise StorageError(f"storing {key} in S3 failed: {e}") from e
         return StoredFile(key, url, file_name, content_type, path.stat().st_size)
 
     def get_file(self, key: str, dest: Path) -> None:
-        self.client.download_file(self.bucket, check_key(key), str(dest))
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.download_file(self.bucket, check_key(key), str(dest))
+        except (BotoCoreError, ClientError, Boto3Error) as e:
+            raise StorageError(f"reading {key} from S3 failed: {e}") from e
 
 
 class LocalStorage:

@@ -8,19 +8,20 @@ own requests: another key's request id is a 404, exactly like an unknown one.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
 import anyio
+import msgspec
 from litestar import Request, Response, get, post, put
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from redis.exceptions import RedisError
 
 from api.auth import Caller
+from api.errors import ApiError
 from api.models import ENDPOINT_ID, CancelStatus, QueueStatus, VideoOutput
 from api.services import Services
 from api.submission import submit
@@ -125,7 +126,7 @@ async def _status_events(read: Any, first: Snapshot, base_url: str, with_logs: b
         state = (snapshot.status, snapshot.queue_position)
         if state != last_state or new_logs:
             body = status_body(snapshot, base_url, logs=new_logs)
-            yield ServerSentEventMessage(data=json.dumps(_encode(body)))
+            yield ServerSentEventMessage(data=msgspec.json.encode(body).decode())
             last_state, last_sent = state, time.monotonic()
             logs_seen += len(new_logs or [])
             if snapshot.status is Status.COMPLETED:
@@ -136,14 +137,8 @@ async def _status_events(read: Any, first: Snapshot, base_url: str, with_logs: b
         await asyncio.sleep(STREAM_POLL_S)
         try:
             snapshot = await anyio.to_thread.run_sync(read, logs_seen if with_logs else None)
-        except RedisError:
+        except (RedisError, ApiError):  # Redis went away, or the record expired meanwhile
             return  # the client reconnects or falls back to polling
-
-
-def _encode(body: QueueStatus) -> Any:
-    import msgspec
-
-    return msgspec.to_builtins(body)
 
 
 @get(
