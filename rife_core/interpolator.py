@@ -1,8 +1,9 @@
 """The Interpolator: a loaded RIFE network plus everything around it that callers should not redo.
 
 It owns device and precision choice, padding to the multiple the network needs (and cropping
-back), uint8 <-> float conversion, and batching of many pairs x many timesteps into one forward
-pass. Every timestep is computed directly (t = 1/3 is never approximated by recursion).
+back), uint8 <-> float conversion, batching of many pairs x many timesteps into one forward pass,
+and, for networks with a feature encoder (4.7 on), encoding each frame once per call. Every timestep
+is computed directly (t = 1/3 is never approximated by recursion).
 """
 
 from __future__ import annotations
@@ -10,21 +11,26 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from rife_core.model.detect import load_network
 from rife_core.model.ifnet import IFNet
-from rife_core.weights import WeightsError, load_state_dict, resolve_path
+from rife_core.weights import load_state_dict, resolve
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+Quality = Literal["fast", "best"]
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    version: str
+    version: str  # the exact version when the file's sha256 is known, else the versions of its row
     pad_multiple: int  # spatial multiple the padded input must have, at scale 1
+    row: str = "4.0"  # key of the architecture row (rife_core.model.rows)
+    sha256: str | None = None
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -44,7 +50,13 @@ def pad_multiple_for(base: int, scale: float) -> int:
 
 
 class Interpolator:
-    """A warm RIFE model on one device. Create it once per process; call it for every batch."""
+    """A warm RIFE model on one device. Create it once per process; call it for every batch.
+
+    `ensemble=True` runs the test-time ensemble (each block also on the time-reversed problem, averaged):
+    about twice the compute for a little more quality. Only rows up to 4.20 have one; asking for it on a
+    later row is a ValueError, as in the published code (use `load_model(quality="best")` to get the best
+    each row offers).
+    """
 
     def __init__(self, net: IFNet, info: ModelInfo, device: torch.device, precision: str = "auto",
                  scale: float = 1.0, ensemble: bool = False, compile: bool = False) -> None:
@@ -52,6 +64,9 @@ class Interpolator:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if scale not in (0.25, 0.5, 1.0, 2.0):
             raise ValueError(f"scale must be 0.25, 0.5, 1.0 or 2.0, got {scale!r}")
+        if ensemble and not net.row.ensemble:
+            raise ValueError(f"RIFE {net.row.label} has no test-time ensemble (the published code refuses it "
+                             f"too); use quality='best', which runs this model as it is")
         if precision == "auto":
             precision = "fp16" if device.type == "cuda" else "fp32"
         if device.type == "cpu" and precision != "fp32":
@@ -61,12 +76,13 @@ class Interpolator:
         self.precision = precision
         self.scale = scale
         self.ensemble = ensemble
-        self.scales = tuple(s / scale for s in (8.0, 4.0, 2.0, 1.0))
+        # As published: each block's downsampling divided by the flow scale (`8 / scale`, ...).
+        self.scales = tuple(s / scale for s in net.row.scales)
         self.pad_multiple = pad_multiple_for(info.pad_multiple, scale)
         self.channels_last = device.type == "cuda"
         net = net.to(device).eval()
         if self.channels_last:
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = net
         self._forward = torch.compile(net, dynamic=False) if compile else net
         if device.type == "cpu" and torch.get_num_threads() < (os.cpu_count() or 1):
@@ -94,19 +110,34 @@ class Interpolator:
         pad = (0, pw - w, 0, ph - h)
         x0 = F.pad(img0.to(self.device, torch.float32), pad)
         x1 = F.pad(img1.to(self.device, torch.float32), pad)
-        # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
-        x0 = x0.repeat_interleave(t_count, 0)
-        x1 = x1.repeat_interleave(t_count, 0)
-        ts = torch.tensor(list(timesteps), device=self.device, dtype=torch.float32).repeat(b)
-        tplane = ts.view(-1, 1, 1, 1).expand(-1, 1, ph, pw)
         if self.channels_last:
             x0, x1 = (x.contiguous(memory_format=torch.channels_last) for x in (x0, x1))
-        if self.device.type == "cuda" and self.precision != "fp32":
-            with torch.autocast("cuda", dtype=self.dtype):
-                out = self._forward(x0, x1, tplane, self.scales, self.ensemble)
-        else:
-            out = self._forward(x0, x1, tplane, self.scales, self.ensemble)
+        ts = torch.tensor(list(timesteps), device=self.device, dtype=torch.float32).repeat(b)
+        tplane = ts.view(-1, 1, 1, 1).expand(-1, 1, ph, pw)
+        with self._autocast():
+            f0, f1 = self._features(x0, x1)
+            # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
+            x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
+            if f0 is not None and f1 is not None:
+                f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
+            out = self._forward(x0, x1, tplane, self.scales, self.ensemble, f0, f1)
         return out[:, :, :h, :w].float().reshape(b, t_count, 3, h, w)
+
+    def _features(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Encoder features of both frames of every pair, each frame encoded once: they serve every
+        timestep of the pair, and when the batch is a run of consecutive pairs (frames1[k] is
+        frames0[k+1], as the video pipeline sends them) the shared frame is encoded once for both."""
+        if not self.net.has_encoder:
+            return None, None
+        if x0.shape[0] > 1 and torch.equal(x0[1:], x1[:-1]):
+            f = self.net.encode(torch.cat((x0, x1[-1:])))
+            return f[:-1], f[1:]
+        f = self.net.encode(torch.cat((x0, x1)))
+        return f[: x0.shape[0]], f[x0.shape[0] :]
+
+    def _autocast(self) -> torch.autocast:
+        on = self.device.type == "cuda" and self.precision != "fp32"
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=on)
 
     @torch.inference_mode()
     def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float]) -> torch.Tensor:
@@ -138,28 +169,32 @@ def _check_pair(img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[floa
 
 
 def build_net(state_dict: dict[str, torch.Tensor], source: str) -> IFNet:
-    """Load strictly: a missing, unexpected or mis-shaped key names the file and the key."""
-    net = IFNet()
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    if missing or unexpected:
-        raise WeightsError(
-            f"{source} is not a RIFE 4.0 checkpoint: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}"
-        )
-    for k, v in expected.items():
-        if state_dict[k].shape != v.shape:
-            raise WeightsError(f"{source}: key {k!r} has shape {tuple(state_dict[k].shape)}, expected {tuple(v.shape)}")
-    net.load_state_dict(state_dict, strict=True)
-    return net
+    """Detect the RIFE 4.x row from the state dict and load strictly: a missing, unexpected or mis-shaped
+    key names the file and the key; a file of another network is refused saying what it is."""
+    return load_network(state_dict, source)
 
 
 def load_model(name_or_path: str = "rife-4.0", device: str | torch.device | None = None, precision: str = "auto",
-               scale: float = 1.0, ensemble: bool = False, compile: bool = False) -> Interpolator:
-    """Load a registered model (verified by sha256) or a `flownet.pkl` path. Never touches the network."""
-    path = resolve_path(name_or_path)
-    net = build_net(load_state_dict(path), str(path))
-    name = name_or_path if isinstance(name_or_path, str) and "/" not in name_or_path else str(path)
-    info = ModelInfo(name=name, version="4.0", pad_multiple=64)
+               scale: float = 1.0, ensemble: bool = False, compile: bool = False,
+               quality: Quality | None = None) -> Interpolator:
+    """Load a registered model (verified by sha256) or a RIFE 4.x `flownet.pkl` path; the architecture row
+    is detected from the state dict. Never touches the network.
+
+    quality: "fast" runs each model once per frame; "best" adds the test-time ensemble where the model has
+    one (4.0 to 4.20: about twice the compute, slightly sharper and more robust frames); for 4.21 on, which
+    have no ensemble, "best" does nothing extra and runs exactly like "fast". None (default) leaves it to
+    `ensemble`.
+    """
+    if quality is not None:
+        if quality not in ("fast", "best"):
+            raise ValueError(f"quality must be 'fast' or 'best', got {quality!r}")
+        if ensemble and quality == "fast":
+            raise ValueError("ensemble=True contradicts quality='fast'")
+    found = resolve(name_or_path)
+    net = build_net(load_state_dict(found.path), str(found.path))
+    if quality is not None:
+        ensemble = quality == "best" and net.row.ensemble
+    info = ModelInfo(name=found.name, version=found.version or net.row.label, pad_multiple=net.row.pad_multiple,
+                     row=net.row.key, sha256=found.sha256)
     return Interpolator(net, info, pick_device(device), precision=precision, scale=scale,
                         ensemble=ensemble, compile=compile)
