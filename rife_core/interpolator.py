@@ -125,15 +125,24 @@ class Interpolator:
 
     def _features(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Encoder features of both frames of every pair, each frame encoded once: they serve every
-        timestep of the pair, and when the batch is a run of consecutive pairs (frames1[k] is
-        frames0[k+1], as the video pipeline sends them) the shared frame is encoded once for both."""
+        timestep of the pair, and where pair k+1 starts with the frame pair k ends with (the video
+        pipeline sends runs of consecutive pairs, broken only at scene cuts) that frame is encoded once
+        for both. All frames go through the encoder in one batch."""
         if not self.net.has_encoder:
             return None, None
-        if x0.shape[0] > 1 and torch.equal(x0[1:], x1[:-1]):
-            f = self.net.encode(torch.cat((x0, x1[-1:])))
-            return f[:-1], f[1:]
-        f = self.net.encode(torch.cat((x0, x1)))
-        return f[: x0.shape[0]], f[x0.shape[0] :]
+        frames, first = [x0[:1]], [0]
+        second: list[int] = []
+        for k in range(x0.shape[0]):
+            if k > 0:
+                if torch.equal(x0[k], x1[k - 1]):
+                    first.append(second[-1])
+                else:
+                    frames.append(x0[k : k + 1])
+                    first.append(len(frames) - 1)
+            frames.append(x1[k : k + 1])
+            second.append(len(frames) - 1)
+        f = self.net.encode(torch.cat(frames))
+        return f[first], f[second]
 
     def _autocast(self) -> torch.autocast:
         on = self.device.type == "cuda" and self.precision != "fp32"

@@ -154,9 +154,12 @@ def test_encoder_runs_once_per_frame_for_consecutive_pairs(carphone):
         for j, t in enumerate(ts):
             single = model.interpolate_float(frames[k : k + 1], frames[k + 1 : k + 2], [t])[0, 0]
             assert (batched[k, j] - single).abs().max().item() <= TOL
-    # Unrelated pairs: each frame of each pair encoded once, all timesteps sharing it.
-    seen.clear()
-    model.net.encode.register_forward_hook(lambda _m, inp, _o: seen.append(inp[0].shape[0]))
-    model.interpolate_float(frames[[0, 2]], frames[[1, 1]], ts)
-    assert seen == [4]
-
+    # A run broken by a cut (pair 1 -> 2 dropped), and unrelated pairs: frames encoded once each.
+    for starts, ends, encoded in (([0, 2], [1, 3], 4), ([0, 1, 3], [1, 2, 0], 5), ([0, 2], [1, 1], 4)):
+        seen.clear()
+        hook = model.net.encode.register_forward_hook(lambda _m, inp, _o: seen.append(inp[0].shape[0]))
+        out = model.interpolate_float(frames[starts], frames[ends], [0.5])
+        hook.remove()
+        assert seen == [encoded]
+        single = model.interpolate_float(frames[starts[-1] : starts[-1] + 1], frames[ends[-1] : ends[-1] + 1], [0.5])
+        assert (out[-1] - single[0]).abs().max().item() <= TOL
