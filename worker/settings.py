@@ -57,6 +57,14 @@ class Settings:
     )
     sse_keepalive_s: float = _setting("SSE_KEEPALIVE_S", 15.0, "Interval of `: keep-alive` comments on the status stream.")
     log_level: str = _setting("LOG_LEVEL", "INFO", "Python log level of the API and worker processes.")
+    log_format: str = _setting(
+        "LOG_FORMAT", "json", "`json`: one JSON object per log line, with the `request_id` it concerns (for log shippers); `text`: plain lines."
+    )
+    metrics_public: bool = _setting(
+        "METRICS_PUBLIC",
+        True,
+        "Serve `GET /metrics` (Prometheus) without an API key; it holds aggregate counts only. `false` requires `Authorization: Key <key>` as the other routes do.",
+    )
 
     # --- storage ---------------------------------------------------------------------------
     storage_backend: str = _setting(
@@ -128,6 +136,8 @@ class Settings:
                 raise SettingsError(f"{_env_name(name)} must be 0 (no limit) or positive")
         if self.storage_backend == "s3" and self.presign_expiry_s > 7 * 86400:
             raise SettingsError("PRESIGN_EXPIRY_S may not exceed 604800 (SigV4 limit) with STORAGE_BACKEND=s3")
+        if self.log_format not in ("json", "text"):
+            raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', not {self.log_format!r}")
         if bool(self.api_tls_cert) != bool(self.api_tls_key):
             raise SettingsError("API_TLS_CERT and API_TLS_KEY must be set together")
         for entry in self.fetch_allow:
