@@ -569,7 +569,7 @@ def test_api_image_dependencies_match_pyproject():
         for call in pip_install_requirements(dockerfile(API_DOCKERFILE))
         for r in (Requirement(w) for w in requirement_args(call) if w != ".")
     }
-    assert set(listed) == {"litestar", "redis", "rq", "boto3", "httpx", "msgspec"}
+    assert set(listed) == {"litestar", "redis", "rq", "boto3", "httpx", "msgspec", "prometheus-client"}
     assert "standard" in listed["litestar"].extras
     project = pyproject_dependencies()
     for name, req in listed.items():
