@@ -89,9 +89,9 @@ class Published:
     padded size, and the encoder (`Head()` or the nn.Sequential that __init__ builds, which is the
     module's own `encode`) run once per frame, loaded from the `encode.*` keys."""
 
-    def __init__(self, version: str, seed: int, ensemble: bool = False) -> None:
+    def __init__(self, version: str, seed: int, ensemble: bool = False, scale: float = 1.0) -> None:
         self.module = reference_v5(version)
-        self.net = seed_parameters(self.module.IFNet(1.0, ensemble), seed).eval()
+        self.net = seed_parameters(self.module.IFNet(scale, ensemble), seed).eval()
         self.state_dict = {k: v.clone() for k, v in self.net.state_dict().items()}
         self.encode: torch.nn.Module | None = None
         enc_sd = {k.removeprefix("encode."): v for k, v in self.state_dict.items() if k.startswith("encode.")}

