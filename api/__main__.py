@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
 from api.app import create_app
+from worker import logjson
 from worker.settings import Settings
 
 
 def main() -> int:
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logjson.configure(settings.log_format, settings.log_level)
     tls = {"ssl_certfile": settings.api_tls_cert, "ssl_keyfile": settings.api_tls_key} if settings.api_tls_cert else {}
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers propagate to logjson's root handler
         proxy_headers=True,
         timeout_graceful_shutdown=5,
         **tls,  # type: ignore[arg-type]

@@ -16,8 +16,9 @@ from redis import Redis
 
 from api.auth import provide_caller, warn_if_open
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import meta, queue, run, storage
+from api.routes import meta, metrics, queue, run, storage
 from api.services import Services, provide_services, provide_settings
+from worker import logjson
 from worker.settings import Settings
 
 log = logging.getLogger("api")
@@ -39,13 +40,16 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None) 
     # A submit body may inline the video as base64 (4/3 of its size) plus the other fields.
     max_body = settings.max_input_bytes * 4 // 3 + 1024 * 1024
     return Litestar(
-        route_handlers=[*queue.ROUTES, run.run_sync, storage.upload, storage.serve_file, meta.health, meta.openapi_json, meta.models],
+        route_handlers=[*queue.ROUTES, run.run_sync, storage.upload, storage.serve_file, meta.health, meta.openapi_json, meta.models, metrics.metrics],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "caller": Provide(provide_caller),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=logjson.bind_from_http_request,  # request_id on log lines of request routes
+        after_request=logjson.bind_from_http_response,
+        logging_config=None,  # logging is the process's (logjson.configure); api.errors logs unhandled errors
         state=State({"services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from worker import logjson
+from worker import metrics as job_metrics
 from worker.engine import JobOptions
 from worker.failures import CANCELLED, classify
 from worker.fetch import fetch_to_file
@@ -61,6 +63,7 @@ class CancelCheck:
         return self._cancelled
 
 
+@logjson.request_scoped()
 def run_request(request_id: str) -> None:
     """RQ job function: process one request end to end."""
     runtime = get_runtime()
@@ -75,6 +78,7 @@ def run_request(request_id: str) -> None:
     record = store.get(request_id)
     if record is None:
         return
+    job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record)
     request_log = store.log(request_id)
     request_log.info(f"Processing on {runtime.name}")
     try:
@@ -118,6 +122,7 @@ def _process(runtime: Runtime, record: RequestRecord, tmp: Path, request_log: Re
         log=lambda level, message: request_log.append(message, fal_level(level)),
         should_cancel=CancelCheck(runtime, record.id),
     )
+    job_metrics.frames_done(runtime.redis, settings.rq_queue, video)
     request_log.info(
         f"Wrote {video.output_frames} frames at {float(video.output_fps):.3f} fps "
         f"(inference {video.inference_s:.2f} s, total {time.monotonic() - started:.2f} s)"
@@ -142,9 +147,11 @@ def _finish(
     metrics: dict[str, Any] | None = None,
 ) -> None:
     if runtime.store.finish(request_id, result=result, failure=failure, metrics=metrics):
+        job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure)
         notify_webhook(runtime.redis, runtime.settings, request_id)
 
 
+@logjson.request_scoped(lambda job, *_args, **_kwargs: job.id)
 def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: BaseException, traceback: Any) -> None:
     """RQ failure callback: record what escaped `run_request` (e.g. the worker died mid-job)."""
     runtime = get_runtime()
@@ -152,4 +159,5 @@ def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: BaseExc
     store = request_store(connection, runtime.settings)
     store.log(job.id).error(failure.message)
     if store.finish(job.id, failure=failure):
+        job_metrics.job_finished(connection, runtime.settings.rq_queue, job.id, failure)
         notify_webhook(connection, runtime.settings, job.id)

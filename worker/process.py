@@ -16,6 +16,7 @@ import socket
 
 from rq import Queue, SimpleWorker
 
+from worker import logjson
 from worker.runtime import Runtime, install
 from worker.settings import Settings
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logjson.configure(settings.log_format, settings.log_level)
     name = args.name or f"rife-{socket.gethostname()}-{os.getpid()}"
     runtime = Runtime.from_settings(settings, name=name)
     runtime.storage.ensure_ready()
