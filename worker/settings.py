@@ -39,6 +39,34 @@ class Settings:
     result_ttl_s: int = _setting("RESULT_TTL_S", 86400, "How long a finished request (status, logs, result) stays readable.")
     sync_timeout_s: int = _setting("SYNC_TIMEOUT_S", 3600, "Longest the synchronous run route waits for its job.")
 
+    # --- worker liveness (a dead worker's request is requeued within WORKER_LOST_AFTER_S + REAPER_INTERVAL_S) ---
+    worker_heartbeat_s: float = _setting(
+        "WORKER_HEARTBEAT_S", 5.0, "How often a worker refreshes its liveness key in Redis (naming the request it is running)."
+    )
+    worker_lost_after_s: float = _setting(
+        "WORKER_LOST_AFTER_S",
+        30.0,
+        "A worker whose liveness key is this old is dead: its running request goes back to the queue. Must exceed WORKER_HEARTBEAT_S.",
+    )
+    reaper_interval_s: float = _setting(
+        "REAPER_INTERVAL_S", 10.0, "How often workers look for requests left running by dead workers (one worker at a time)."
+    )
+    max_job_attempts: int = _setting(
+        "MAX_JOB_ATTEMPTS",
+        3,
+        "Runs of one request that may die with their worker; after that many it ends COMPLETED with error `worker_lost`.",
+    )
+    worker_stop_grace_s: float = _setting(
+        "WORKER_STOP_GRACE_S",
+        0.0,
+        "After SIGTERM, how long the running job may go on before it is handed back to the queue for another worker; 0 lets it finish (up to JOB_TIMEOUT_S).",
+    )
+    worker_tmp_dir: str = _setting(
+        "WORKER_TMP_DIR",
+        "",
+        "Folder of the workers' temporary files (one locked subfolder per worker; a crashed worker's is removed by the next start). Empty: `rife-video-worker` in the system temp folder.",
+    )
+
     # --- API -------------------------------------------------------------------------------
     api_host: str = _setting("API_HOST", "127.0.0.1", "Address `python -m api` binds.")
     api_port: int = _setting("API_PORT", 8000, "Port `python -m api` binds.")
@@ -55,6 +83,15 @@ class Settings:
         "",
         "Base URL clients reach the API at, used in status/response/cancel and local file URLs. Empty derives it from each request.",
     )
+    max_queued_per_key: int = _setting(
+        "MAX_QUEUED_PER_KEY", 100, "Most unfinished (queued or running) requests one API key may have; more get 429 `too_many_requests_queued`. 0 = no limit."
+    )
+    rate_limit_requests: int = _setting(
+        "RATE_LIMIT_REQUESTS",
+        3000,
+        "Requests one API key may make per RATE_LIMIT_WINDOW_S on the keyed routes (status polls included); more get 429 `rate_limited` with Retry-After. 0 = no limit.",
+    )
+    rate_limit_window_s: int = _setting("RATE_LIMIT_WINDOW_S", 60, "Length of the rate limit's window in seconds.")
     sse_keepalive_s: float = _setting("SSE_KEEPALIVE_S", 15.0, "Interval of `: keep-alive` comments on the status stream.")
     log_level: str = _setting("LOG_LEVEL", "INFO", "Python log level of the API and worker processes.")
     log_format: str = _setting(
@@ -91,6 +128,12 @@ class Settings:
     s3_create_bucket: bool = _setting("S3_CREATE_BUCKET", False, "Create S3_BUCKET at start-up when it does not exist.")
     aws_access_key_id: str = _setting("AWS_ACCESS_KEY_ID", "", "S3 access key; empty uses boto3's default credential chain.")
     aws_secret_access_key: str = _setting("AWS_SECRET_ACCESS_KEY", "", "S3 secret key.", secret=True)
+    storage_attempts: int = _setting(
+        "STORAGE_ATTEMPTS", 4, "Tries of one result upload before the job fails with `storage_error` (backoff between tries)."
+    )
+    storage_backoff_s: float = _setting(
+        "STORAGE_BACKOFF_S", 1.0, "Wait before the second upload try; doubled before each further one (at most 30 s)."
+    )
     presign_expiry_s: int = _setting("PRESIGN_EXPIRY_S", 86400, "Lifetime of result and upload URLs (S3 presigned or locally signed).")
 
     # --- inputs ----------------------------------------------------------------------------
@@ -110,6 +153,9 @@ class Settings:
     )
     max_video_height: int = _setting("MAX_VIDEO_HEIGHT", 2160, "Tallest input (orientation-free, see MAX_VIDEO_WIDTH).")
     max_output_frames: int = _setting("MAX_OUTPUT_FRAMES", 100_000, "Most frames one output video may have.")
+    max_output_bytes: int = _setting(
+        "MAX_OUTPUT_BYTES", 8 * 1024**3, "Largest output file; a bigger one is not stored and the job fails with `output_too_large`."
+    )
 
     # --- model -----------------------------------------------------------------------------
     rife_model: str = _setting("RIFE_MODEL", "rife-4.0", "Model name (see `rife-video models`) or weights path; loaded once per worker.")
@@ -128,16 +174,26 @@ class Settings:
     def __post_init__(self) -> None:
         if self.storage_backend not in ("s3", "local"):
             raise SettingsError(f"STORAGE_BACKEND must be 's3' or 'local', not {self.storage_backend!r}")
-        for name in ("job_timeout_s", "queue_ttl_s", "result_ttl_s", "sync_timeout_s", "presign_expiry_s", "max_input_bytes"):
+        for name in (
+            "job_timeout_s", "queue_ttl_s", "result_ttl_s", "sync_timeout_s", "presign_expiry_s", "max_input_bytes",
+            "worker_heartbeat_s", "reaper_interval_s", "max_job_attempts", "storage_attempts", "rate_limit_window_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be positive")
-        for name in ("max_video_duration_s", "max_video_frames", "max_video_width", "max_video_height", "max_output_frames"):
+        for name in (
+            "max_video_duration_s", "max_video_frames", "max_video_width", "max_video_height", "max_output_frames",
+            "max_output_bytes", "max_queued_per_key", "rate_limit_requests", "worker_stop_grace_s",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env_name(name)} must be 0 (no limit) or positive")
         if self.storage_backend == "s3" and self.presign_expiry_s > 7 * 86400:
             raise SettingsError("PRESIGN_EXPIRY_S may not exceed 604800 (SigV4 limit) with STORAGE_BACKEND=s3")
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', not {self.log_format!r}")
+        if self.worker_lost_after_s <= self.worker_heartbeat_s:
+            raise SettingsError("WORKER_LOST_AFTER_S must exceed WORKER_HEARTBEAT_S (a live worker would look dead)")
+        if self.storage_backoff_s < 0:
+            raise SettingsError("STORAGE_BACKOFF_S must be 0 or positive")
         if bool(self.api_tls_cert) != bool(self.api_tls_key):
             raise SettingsError("API_TLS_CERT and API_TLS_KEY must be set together")
         for entry in self.fetch_allow:
