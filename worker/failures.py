@@ -16,11 +16,23 @@ from rq.timeouts import JobTimeoutException
 from rife_core.errors import CancelledError, RifeError
 from worker.fetch import FetchError
 from worker.requests import Failure
+from worker.storage import StorageError
 
 CANCELLED = Failure("The request was cancelled.", CancelledError.error_type, 400)
 WORKER_LOST = Failure("The worker running this request stopped unexpectedly; please retry.", "worker_lost", 503)
 WORKER_SHUTDOWN = Failure("The worker was shut down while running this request; please retry.", "worker_shutdown", 503)
 INTERNAL = Failure("Internal error while processing the video.", RifeError.error_type, 500)
+STORAGE = Failure("Storage is unavailable: the video could not be stored or read; please retry.", "storage_error", 503)
+
+
+def worker_lost(runs: int) -> Failure:
+    """The request's runs died with their worker `runs` times (MAX_JOB_ATTEMPTS): give up on it."""
+    plural = "s" if runs != 1 else ""
+    return Failure(
+        f"The worker running this request stopped unexpectedly ({runs} time{plural}); giving up. Please retry.",
+        WORKER_LOST.error_type,
+        WORKER_LOST.http_status,
+    )
 
 
 def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure:
@@ -32,6 +44,8 @@ def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure
         return Failure(f"Processing exceeded the time limit{limit}.", "generation_timeout", 504)
     if isinstance(exc, AbandonedJobError):
         return WORKER_LOST
+    if isinstance(exc, StorageError):
+        return STORAGE
     if isinstance(exc, FetchError):
         return Failure(str(exc), exc.error_type, 422, field="video_url")
     if isinstance(exc, RifeError):

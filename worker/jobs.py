@@ -4,16 +4,30 @@ Every outcome, including failures and cancellation, ends the request COMPLETED t
 `RequestStore.finish`, which succeeds once; only that call enqueues the webhook. The job function
 itself swallows job errors (they are the client's result, not a crash), so RQ's failure callback
 only sees what escaped: a worker that died mid-job (AbandonedJobError) or a Redis outage.
+
+Reliability, job side:
+- The job runs inside the worker's heartbeat (`Heartbeat.running`), and finishes its request
+  only under its `Claim` (worker + attempt): if the reaper presumed this worker dead and requeued
+  the request, this run notices at its next cancel check (`Superseded`) or has its finish refused.
+- A stopping worker's job hands its request back (`HandBack`, or RQ's cold-shutdown SystemExit):
+  the request is flagged and requeued on the worker's way out, not failed.
+- Files live in a per-job folder of the worker's own temporary folder, removed whatever happens.
+- Log lines and cancel checks survive a Redis outage (a lost line is better than a lost job); the
+  final write waits for Redis for up to a minute; storage transfers are retried with backoff and
+  then fail `storage_error`; an output larger than MAX_OUTPUT_BYTES fails `output_too_large`.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from redis.exceptions import RedisError
+
+from rife_core.errors import LimitExceededError
 from worker import logjson
 from worker import metrics as job_metrics
 from worker.engine import JobOptions
@@ -21,17 +35,50 @@ from worker.failures import CANCELLED, classify
 from worker.fetch import fetch_to_file
 from worker.logs import RequestLog, fal_level
 from worker.queue import notify_webhook, request_store
-from worker.requests import Failure, RequestRecord, StartOutcome
+from worker.requests import Claim, Failure, RequestRecord, StartOutcome
+from worker.retrying import until_redis_answers, with_backoff
 from worker.runtime import Runtime, get_runtime
-from worker.storage import result_key
+from worker.storage import StorageError, result_key
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class HandBack(Exception):
+    """The worker is stopping and its grace has run out: give the request back to the queue."""
+
+
+class Superseded(Exception):
+    """This run no longer holds its request: it was requeued (this worker was presumed dead) or finished."""
+
+
+class JobLog:
+    """The request's log as a job writes it: a line that cannot be written (Redis down) is dropped, not fatal."""
+
+    def __init__(self, request_log: RequestLog) -> None:
+        self._log = request_log
+
+    def append(self, message: str, level: str | int = "INFO") -> None:
+        try:
+            self._log.append(message, level)
+        except RedisError as e:
+            log.warning("request log line dropped (%s): %s", type(e).__name__, message)
+
+    def info(self, message: str) -> None:
+        self.append(message, "INFO")
+
+    def warn(self, message: str) -> None:
+        self.append(message, "WARN")
+
+    def error(self, message: str) -> None:
+        self.append(message, "ERROR")
 
 
 class ProgressLog:
     """Turns pipeline progress callbacks into at most one log line per `interval_s` (plus the last)."""
 
-    def __init__(self, request_log: RequestLog, interval_s: float = 1.0) -> None:
+    def __init__(self, request_log: JobLog, interval_s: float = 1.0) -> None:
         self._log = request_log
         self._interval_s = interval_s
         self._last = 0.0
@@ -46,20 +93,34 @@ class ProgressLog:
 
 
 class CancelCheck:
-    """Reads the cancel flag at most every `interval_s`: the pipeline asks between every batch."""
+    """The pipeline's `should_cancel`, asked between every batch; also where a job learns it must stop.
 
-    def __init__(self, runtime: Runtime, request_id: str, interval_s: float = 0.2) -> None:
+    Reads the request's cancel flag and current run at most every `interval_s`. Raises HandBack
+    once the worker's stop grace has run out, and Superseded when the request no longer belongs to
+    this run. A Redis error keeps the last answer: an outage must not kill a running job.
+    """
+
+    def __init__(self, runtime: Runtime, request_id: str, claim: Claim | None = None, interval_s: float = 0.2) -> None:
+        self._runtime = runtime
         self._store = runtime.store
         self._id = request_id
+        self._claim = claim
         self._interval_s = interval_s
         self._checked_at = 0.0
         self._cancelled = False
 
     def __call__(self) -> bool:
+        if self._runtime.must_hand_back:
+            raise HandBack("the worker is stopping")
         now = time.monotonic()
         if not self._cancelled and now - self._checked_at >= self._interval_s:
             self._checked_at = now
-            self._cancelled = self._store.cancel_requested(self._id)
+            try:
+                self._cancelled = self._store.cancel_requested(self._id)
+                if self._claim is not None and not self._store.holds(self._id, self._claim):
+                    raise Superseded(f"request {self._id} was taken back from this run")
+            except RedisError:
+                pass
         return self._cancelled
 
 
@@ -67,6 +128,14 @@ class CancelCheck:
 def run_request(request_id: str) -> None:
     """RQ job function: process one request end to end."""
     runtime = get_runtime()
+    heartbeat = runtime.heartbeat
+    if not heartbeat.started:  # run by a plain `rq worker`, not `python -m worker`: beat anyway
+        heartbeat.start()
+    with heartbeat.running(request_id):
+        _run(runtime, request_id)
+
+
+def _run(runtime: Runtime, request_id: str) -> None:
     store = runtime.store
     outcome = store.mark_started(request_id, runtime.name)
     if outcome is StartOutcome.CANCELLED:
@@ -78,31 +147,62 @@ def run_request(request_id: str) -> None:
     record = store.get(request_id)
     if record is None:
         return
+    claim = Claim(runtime.name, record.attempt)
     job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record)
-    request_log = store.log(request_id)
-    request_log.info(f"Processing on {runtime.name}")
+    request_log = JobLog(store.log(request_id))
+    request_log.info(f"Processing on {runtime.name}" + (f" (run {record.attempt})" if record.attempt > 1 else ""))
     try:
-        with tempfile.TemporaryDirectory(prefix=f"rife-{request_id[:8]}-") as tmp:
-            result, metrics = _process(runtime, record, Path(tmp), request_log)
+        with runtime.job_dir(request_id) as tmp:
+            result, metrics = _process(runtime, record, tmp, request_log, claim)
+    except Superseded:
+        log.warning("request %s was taken back from this run (presumed dead); dropping the run", request_id)
+        return
+    except (HandBack, KeyboardInterrupt, SystemExit) as exc:
+        _hand_back(runtime, request_id, claim, request_log)
+        if not isinstance(exc, Exception):
+            raise  # cold shutdown: RQ goes on stopping; the request is requeued on the way out
+        return
     except BaseException as exc:
         failure = classify(exc, job_timeout_s=runtime.settings.job_timeout_s)
         if failure.http_status >= 500:
             log.exception("request %s failed", request_id)
         request_log.error(failure.message)
-        _finish(runtime, request_id, failure=failure)
+        _finish(runtime, request_id, failure=failure, claim=claim)
         if not isinstance(exc, Exception):
-            raise  # worker shutdown: let RQ see it after the request is recorded as failed
+            raise
         return
     request_log.info("Done.")
-    _finish(runtime, request_id, result=result, metrics=metrics)
+    _finish(runtime, request_id, result=result, metrics=metrics, claim=claim)
 
 
-def _process(runtime: Runtime, record: RequestRecord, tmp: Path, request_log: RequestLog) -> tuple[dict[str, Any], dict[str, Any]]:
+def _hand_back(runtime: Runtime, request_id: str, claim: Claim, request_log: JobLog) -> None:
+    request_log.warn("The worker is shutting down; the request goes back to the queue for another worker.")
+    try:
+        runtime.store.mark_handed_back(request_id, claim)
+    except RedisError:
+        log.warning("request %s: hand-back not recorded; it will be requeued as lost", request_id)
+
+
+def _storage_call(runtime: Runtime, request_log: JobLog, what: str, call: Callable[[], T]) -> T:
+    """A storage transfer, retried with backoff (STORAGE_ATTEMPTS, STORAGE_BACKOFF_S); then StorageError."""
+    attempts = runtime.settings.storage_attempts
+
+    def on_retry(attempt: int, error: BaseException, delay: float) -> None:
+        log.warning("%s failed (try %d of %d): %s; retrying in %.1f s", what, attempt, attempts, error, delay)
+        request_log.warn(f"{what.capitalize()} failed (try {attempt} of {attempts}); retrying in {delay:.1f} s.")
+
+    return with_backoff(call, attempts=attempts, first_delay_s=runtime.settings.storage_backoff_s, retry_on=(StorageError,), on_retry=on_retry)
+
+
+def _process(
+    runtime: Runtime, record: RequestRecord, tmp: Path, request_log: JobLog, claim: Claim
+) -> tuple[dict[str, Any], dict[str, Any]]:
     settings = runtime.settings
     source = tmp / "input"
     url = str(record.input.get("video_url", ""))
     if record.input_key:
-        runtime.storage.get_file(record.input_key, source)
+        input_key = record.input_key
+        _storage_call(runtime, request_log, "reading the input", lambda: runtime.storage.get_file(input_key, source))
         stem = "video"
     else:
         request_log.info("Downloading input video")
@@ -120,20 +220,28 @@ def _process(runtime: Runtime, record: RequestRecord, tmp: Path, request_log: Re
         options,
         progress=ProgressLog(request_log),
         log=lambda level, message: request_log.append(message, fal_level(level)),
-        should_cancel=CancelCheck(runtime, record.id),
+        should_cancel=CancelCheck(runtime, record.id, claim),
     )
     job_metrics.frames_done(runtime.redis, settings.rq_queue, video)
     request_log.info(
         f"Wrote {video.output_frames} frames at {float(video.output_fps):.3f} fps "
         f"(inference {video.inference_s:.2f} s, total {time.monotonic() - started:.2f} s)"
     )
+    size = output.stat().st_size
+    if settings.max_output_bytes and size > settings.max_output_bytes:
+        raise LimitExceededError(f"the output is {size} bytes; the limit is {settings.max_output_bytes}", limit="output_too_large")
     file_name = f"{stem}_rife.mp4"
-    stored = runtime.storage.put_file(
-        output,
-        result_key(runtime.storage, record.id, file_name),
-        content_type="video/mp4",
-        file_name=file_name,
-        base_url=record.base_url or settings.public_base_url,
+    stored = _storage_call(
+        runtime,
+        request_log,
+        "storing the result",
+        lambda: runtime.storage.put_file(
+            output,
+            result_key(runtime.storage, record.id, file_name),
+            content_type="video/mp4",
+            file_name=file_name,
+            base_url=record.base_url or settings.public_base_url,
+        ),
     )
     return {"video": stored.as_fal_file()}, {"inference_time": round(float(video.inference_s), 4)}
 
@@ -145,19 +253,40 @@ def _finish(
     result: dict[str, Any] | None = None,
     failure: Failure | None = None,
     metrics: dict[str, Any] | None = None,
+    claim: Claim | None = None,
 ) -> None:
-    if runtime.store.finish(request_id, result=result, failure=failure, metrics=metrics):
-        job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure)
-        notify_webhook(runtime.redis, runtime.settings, request_id)
+    """Record the outcome, waiting out a short Redis outage; if Redis stays away, the reaper requeues the request."""
+    try:
+        finished = until_redis_answers(
+            lambda: runtime.store.finish(request_id, result=result, failure=failure, metrics=metrics, claim=claim)
+        )
+    except RedisError as e:
+        log.error("request %s: outcome not recorded (%s); it will be requeued", request_id, type(e).__name__)
+        return
+    if not finished:
+        if claim is not None:
+            log.warning("request %s: this run no longer holds it (requeued or finished elsewhere); outcome dropped", request_id)
+        return
+    job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure)
+    try:
+        until_redis_answers(lambda: notify_webhook(runtime.redis, runtime.settings, request_id))
+    except RedisError:
+        log.error("request %s: webhook not enqueued (Redis unavailable)", request_id)
 
 
 @logjson.request_scoped(lambda job, *_args, **_kwargs: job.id)
 def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: BaseException, traceback: Any) -> None:
-    """RQ failure callback: record what escaped `run_request` (e.g. the worker died mid-job)."""
+    """RQ failure callback: record what escaped `run_request` (e.g. RQ found the worker dead mid-job).
+
+    A stopping worker's interrupted job is not a failure: its request was handed back and is
+    requeued on the worker's way out.
+    """
+    if isinstance(exc_value, (HandBack, KeyboardInterrupt, SystemExit)):
+        return
     runtime = get_runtime()
     failure = classify(exc_value, job_timeout_s=runtime.settings.job_timeout_s)
     store = request_store(connection, runtime.settings)
-    store.log(job.id).error(failure.message)
     if store.finish(job.id, failure=failure):
+        store.log(job.id).error(failure.message)
         job_metrics.job_finished(connection, runtime.settings.rq_queue, job.id, failure)
         notify_webhook(connection, runtime.settings, job.id)

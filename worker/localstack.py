@@ -48,6 +48,7 @@ class Server:
     proc: subprocess.Popen
     url: str
     env: dict[str, str] = field(default_factory=dict)  # settings a client of this server needs
+    ports: dict[str, int] = field(default_factory=dict)  # to start it again on the same ports
 
     def stop(self, grace_s: float = 10.0) -> None:
         if self.proc.poll() is not None:
@@ -74,15 +75,18 @@ def wait_until(check: Callable[[], bool], proc: subprocess.Popen, what: str, tim
     raise RuntimeError(f"{what} not ready after {timeout_s} s")
 
 
-def start_redis(data_dir: Path, port: int | None = None, log: Path | None = None) -> Server:
+def start_redis(data_dir: Path, port: int | None = None, log: Path | None = None, persist: bool = False) -> Server:
+    """redis-server on loopback; `persist` keeps an append-only file in `data_dir` (fsync on every
+    write), so that a restart on the same port and folder finds the same data, as production's AOF."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     out = open(log or data_dir / "redis.log", "ab")
+    durability = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
     proc = subprocess.Popen(
         [find_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no"],
+         *durability, "--dir", str(data_dir), "--daemonize", "no"],
         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server("redis", proc, f"redis://127.0.0.1:{port}/0", {"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    server = Server("redis", proc, f"redis://127.0.0.1:{port}/0", {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}, {"redis": port})
 
     def ping() -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
@@ -98,10 +102,14 @@ def start_redis(data_dir: Path, port: int | None = None, log: Path | None = None
 
 
 def start_seaweedfs(data_dir: Path, bucket: str = "rife-video", access_key: str = "rife-local",
-                    secret_key: str = "rife-local-secret", s3_port: int | None = None) -> Server:
-    """`weed mini` with SigV4 enforced (an identities file), on loopback only, telemetry off."""
+                    secret_key: str = "rife-local-secret", s3_port: int | None = None,
+                    ports: dict[str, int] | None = None) -> Server:
+    """`weed mini` with SigV4 enforced (an identities file), on loopback only, telemetry off.
+
+    `ports` (a previous server's `Server.ports`) starts it again on the same ports and data.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    ports = {"s3": s3_port or free_port(), "master": free_port(), "volume": free_port(), "filer": free_port()}
+    ports = dict(ports) if ports else {"s3": s3_port or free_port(), "master": free_port(), "volume": free_port(), "filer": free_port()}
     s3_config = data_dir / "s3.json"
     s3_config.write_text(json.dumps({"identities": [{
         "name": "rife", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
@@ -118,7 +126,7 @@ def start_seaweedfs(data_dir: Path, bucket: str = "rife-video", access_key: str 
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     env = {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket,
            "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key, "S3_REGION": "us-east-1"}
-    server = Server("seaweedfs", proc, endpoint, env)
+    server = Server("seaweedfs", proc, endpoint, env, ports)
 
     def bucket_ready() -> bool:
         import boto3

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
-
-from rq import Queue, SimpleWorker
 
 from worker import logjson
-from worker.runtime import Runtime, install
+from worker.runtime import Runtime, default_worker_name, install
+from worker.serve import serve
 from worker.settings import Settings
 
 log = logging.getLogger("worker")
@@ -26,19 +23,15 @@ log = logging.getLogger("worker")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description="Run a rife-video worker (settings from the environment).")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    parser.add_argument("--name", default=None, help="worker name (default rife-<host>-<pid>)")
+    parser.add_argument("--name", default=None, help="worker name (default rife-<host>-<pid>-<random>)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
     logjson.configure(settings.log_format, settings.log_level)
-    name = args.name or f"rife-{socket.gethostname()}-{os.getpid()}"
+    name = args.name or default_worker_name()
     runtime = Runtime.from_settings(settings, name=name)
     runtime.storage.ensure_ready()
     runtime.engine  # noqa: B018 (load the model now, once, before the first job)
     install(runtime)
     log.info("worker %s ready on queue %s (engine %s)", name, settings.rq_queue, settings.rife_engine)
-
-    queues = [Queue(q, connection=runtime.redis) for q in (settings.webhook_queue, settings.rq_queue)]
-    worker = SimpleWorker(queues, connection=runtime.redis, name=name)
-    worker.work(burst=args.burst, with_scheduler=True, logging_level=settings.log_level)
-    return 0
+    return serve(runtime, burst=args.burst)  # heartbeat, reaper, temp folder, graceful stop: worker.serve

@@ -4,6 +4,10 @@ The RQ job id *is* the request id, so the queue position of a request is the ind
 the RQ queue list (`LPOS`), exact and cheap, and cancelling a queued request is removing that id.
 Job functions are referenced by dotted name, so importing this module (as the API does) never
 imports the pipeline or torch.
+
+A request whose worker died is put back (`requeue`) as a fresh RQ job under the same id, at the
+front of the queue (it has waited its turn already), after its dead run's traces are removed from
+RQ's started-job registry, so RQ's own abandoned-job handling never fails it later.
 """
 
 from __future__ import annotations
@@ -14,17 +18,35 @@ from enum import StrEnum
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
 from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from worker.failures import CANCELLED
-from worker.requests import RequestRecord, RequestStore, Status
+from worker.failures import CANCELLED, worker_lost
+from worker.requests import Claim, Failure, RequestRecord, RequestStore, Status
 from worker.settings import Settings
 from worker.webhooks import enqueue_delivery
 
 RUN_REQUEST = "worker.jobs.run_request"
 ON_JOB_FAILURE = "worker.jobs.on_job_failure"
+
+class QueueLimitError(Exception):
+    """The owner already has MAX_QUEUED_PER_KEY unfinished requests."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"This API key already has {limit} unfinished requests (the limit); wait for some to finish.")
+        self.limit = limit
+
+
+class RequeueOutcome(StrEnum):
+    REQUEUED = "requeued"  # back in the queue for another run
+    FAILED = "failed"  # too many runs died with their worker: finished `worker_lost`
+    CANCELLED = "cancelled"  # the client had asked to cancel it: finished `cancelled`
+    GONE = "gone"  # the run no longer holds it (finished, requeued by someone else, expired)
+
 
 class CancelOutcome(StrEnum):
     REQUESTED = "CANCELLATION_REQUESTED"
@@ -64,7 +86,11 @@ class RequestQueue:
         input_key: str | None = None,
         request_id: str | None = None,
     ) -> RequestRecord:
-        """Write the request record and enqueue its job in one MULTI/EXEC."""
+        """Write the request record and enqueue its job in one MULTI/EXEC.
+
+        Raises QueueLimitError when the owner is at MAX_QUEUED_PER_KEY; the count and the write are
+        one WATCH transaction, so concurrent submits cannot overshoot the limit.
+        """
         request_id = request_id or self.new_id()
         record = RequestRecord(
             id=request_id,
@@ -77,23 +103,108 @@ class RequestQueue:
             input_key=input_key,
             created_at=time.time(),
         )
+        limit = self.settings.max_queued_per_key
+        active_key = self.store.active_key(owner)
+        if limit:
+            self.check_queue_limit(owner)  # also drops expired entries, outside the transaction below
         with self.redis.pipeline() as pipe:
-            pipe.multi()  # RQ requires the caller's pipeline to be in MULTI before commands go in
-            self.store.create(record, pipe)
-            self.queue.enqueue_call(
-                RUN_REQUEST,
-                args=(request_id,),
-                job_id=request_id,
-                timeout=self.settings.job_timeout_s,
-                ttl=self.settings.queue_ttl_s,
-                result_ttl=0,  # the request record holds the result; RQ need not
-                failure_ttl=self.settings.result_ttl_s,
-                on_failure=Callback(ON_JOB_FAILURE),
-                description=f"rife-video request {request_id}",
-                pipeline=pipe,
-            )
+            while True:
+                try:
+                    if limit:
+                        pipe.watch(active_key)
+                        if pipe.zcard(active_key) >= limit:
+                            pipe.unwatch()
+                            raise QueueLimitError(limit)
+                    pipe.multi()  # RQ requires the caller's pipeline to be in MULTI before commands go in
+                    self.store.create(record, pipe)
+                    self._enqueue(pipe, request_id)
+                    pipe.execute()
+                    return record
+                except WatchError:
+                    continue
+
+    def check_queue_limit(self, owner: str) -> None:
+        """Raise QueueLimitError if the owner may not queue another request now (a cheap pre-check)."""
+        limit = self.settings.max_queued_per_key
+        if limit and self.store.count_active(owner) >= limit:
+            raise QueueLimitError(limit)
+
+    def _enqueue(self, pipe: Pipeline, request_id: str, *, at_front: bool = False) -> None:
+        self.queue.enqueue_call(
+            RUN_REQUEST,
+            args=(request_id,),
+            job_id=request_id,
+            timeout=self.settings.job_timeout_s,
+            ttl=self.settings.queue_ttl_s,
+            result_ttl=0,  # the request record holds the result; RQ need not
+            failure_ttl=self.settings.result_ttl_s,
+            on_failure=Callback(ON_JOB_FAILURE),
+            description=f"rife-video request {request_id}",
+            at_front=at_front,
+            pipeline=pipe,
+        )
+
+    def requeue(self, request_id: str, claim: Claim, *, count_loss: bool) -> RequeueOutcome:
+        """Take a request back from a run that will not finish it (dead or stopping worker).
+
+        `count_loss`: the run died with its worker (it counts towards MAX_JOB_ATTEMPTS); a run that
+        a stopping worker handed back does not. A request whose client asked to cancel it, or whose
+        runs died MAX_JOB_ATTEMPTS times, is finished instead of requeued.
+        """
+        key = self.store.key(request_id)
+        registry = StartedJobRegistry(queue=self.queue)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if RequestStore._claim_in(pipe, key) != claim:
+                        pipe.unwatch()
+                        return RequeueOutcome.GONE
+                    lost_raw, cancel = pipe.hmget(key, "lost", "cancel")
+                    lost = int(lost_raw or 0) + (1 if count_loss else 0)
+                    if cancel == b"1" or lost >= self.settings.max_job_attempts:
+                        pipe.unwatch()
+                        break
+                    stale = self._started_entries(registry, request_id)
+                    pipe.multi()
+                    pipe.hset(key, mapping={"status": Status.IN_QUEUE.value, "lost": str(lost)})
+                    pipe.hdel(key, "worker", "started_at", "handback")
+                    pipe.hdel(self.store.inflight_key, request_id)
+                    if stale:
+                        pipe.zrem(registry.key, *stale)
+                    # A cold-stopped run's job sits in RQ's failed registry, whose cleanup would delete the new job.
+                    pipe.zrem(FailedJobRegistry(queue=self.queue).key, request_id)
+                    pipe.delete(Job.key_for(request_id))
+                    self._enqueue(pipe, request_id, at_front=True)
+                    pipe.execute()
+                    return RequeueOutcome.REQUEUED
+                except WatchError:
+                    continue
+        failure = CANCELLED if cancel == b"1" else worker_lost(lost)
+        if not self.finish(request_id, failure, claim=claim):
+            return RequeueOutcome.GONE
+        self._forget_rq_job(registry, request_id)
+        return RequeueOutcome.CANCELLED if failure is CANCELLED else RequeueOutcome.FAILED
+
+    def finish(self, request_id: str, failure: Failure, *, claim: Claim | None = None) -> bool:
+        """Finish a request as failed from outside its job (reaper, cancel) and fire its webhook."""
+        if not self.store.finish(request_id, failure=failure, claim=claim):
+            return False
+        notify_webhook(self.redis, self.settings, request_id)
+        return True
+
+    def _started_entries(self, registry: StartedJobRegistry, request_id: str) -> list[bytes]:
+        """RQ's started-registry entries (`{job_id}:{execution_id}`) of this request's job."""
+        prefix = f"{request_id}:".encode()
+        return [m for m in self.redis.zrange(registry.key, 0, -1) if m.startswith(prefix)]
+
+    def _forget_rq_job(self, registry: StartedJobRegistry, request_id: str) -> None:
+        stale = self._started_entries(registry, request_id)
+        with self.redis.pipeline() as pipe:
+            if stale:
+                pipe.zrem(registry.key, *stale)
+            pipe.delete(Job.key_for(request_id))
             pipe.execute()
-        return record
 
     def position(self, request_id: str) -> int | None:
         return self.queue.get_job_position(request_id)
@@ -120,8 +231,7 @@ class RequestQueue:
         self.store.request_cancel(request_id)
         if self.queue.remove(request_id):
             self.store.log(request_id).info("Cancelled before it started.")
-            if self.store.finish(request_id, failure=CANCELLED):
-                notify_webhook(self.redis, self.settings, request_id)
+            self.finish(request_id, CANCELLED)
             try:
                 Job.fetch(request_id, connection=self.redis).delete(remove_from_queue=False)
             except NoSuchJobError:

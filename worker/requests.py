@@ -7,7 +7,17 @@ go through WATCH transactions, so a request is finished exactly once and fires o
 
 Keys (`P` is the RQ queue name): `P:request:{id}` hash, `P:request:{id}:logs` list. Both expire
 `pending_ttl_s` after creation (a request that is never run does not live forever) and
-`result_ttl_s` after the request completes.
+`result_ttl_s` after the request completes. Beside them, for reliability:
+- `P:inflight` hash, request id -> worker name, for every IN_PROGRESS request: the reaper's index of
+  what to check when a worker dies (see `worker.reaper`);
+- `P:alive:{worker}` string, the request a worker is running (or `-`), expiring unless refreshed:
+  the worker's heartbeat (see `worker.liveness`);
+- `P:active:{owner}` sorted set of the owner's unfinished requests (score: when the entry stops
+  counting even if never finished), for the per-key limit on queued requests.
+
+Each run of a request is an *attempt* (a counter in the record). A worker finishes a request only
+while the record still names it and its attempt (`Claim`), so a worker that was presumed dead and
+whose request was requeued cannot overwrite the result of the run that replaced it.
 """
 
 from __future__ import annotations
@@ -40,6 +50,17 @@ class StartOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class Claim:
+    """Which run of a request a worker holds: the worker's name and the attempt number it started."""
+
+    worker: str
+    attempt: int
+
+
+IDLE = "-"  # the value of a live worker's heartbeat while it runs no request
+
+
+@dataclass(frozen=True)
 class Failure:
     """How a request failed: the message and stable type clients see, and the HTTP status of its result."""
 
@@ -64,6 +85,9 @@ class RequestRecord:
     completed_at: float | None = None
     worker: str | None = None
     cancel_requested: bool = False
+    attempt: int = 0  # runs started so far
+    lost: int = 0  # runs that died with their worker
+    handed_back: bool = False  # the running worker is stopping and gives the request back
     result: dict[str, Any] | None = None
     failure: Failure | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +137,9 @@ class RequestRecord:
             completed_at=num("completed_at"),
             worker=h.get("worker") or None,
             cancel_requested=h.get("cancel") == "1",
+            attempt=int(h.get("attempt") or 0),
+            lost=int(h.get("lost") or 0),
+            handed_back=h.get("handback") == "1",
             result=json.loads(h["result"]) if h.get("result") else None,
             failure=failure,
             metrics=json.loads(h.get("metrics") or "{}"),
@@ -149,6 +176,16 @@ class RequestStore:
     def logs_key(self, request_id: str) -> str:
         return f"{self.key(request_id)}:logs"
 
+    @property
+    def inflight_key(self) -> str:
+        return f"{self.namespace}:inflight"
+
+    def alive_key(self, worker: str) -> str:
+        return f"{self.namespace}:alive:{worker}"
+
+    def active_key(self, owner: str) -> str:
+        return f"{self.namespace}:active:{owner}"
+
     def log(self, request_id: str) -> RequestLog:
         return RequestLog(self.redis, self.logs_key(request_id), self.pending_ttl_s)
 
@@ -158,25 +195,112 @@ class RequestStore:
         """Queue the record's creation on `pipe`, so it lands atomically with the RQ enqueue."""
         pipe.hset(self.key(record.id), mapping=record.to_hash())  # type: ignore[arg-type]
         pipe.expire(self.key(record.id), self.pending_ttl_s)
+        # Counted against the owner's limit until finished, or until the record would have expired.
+        pipe.zadd(self.active_key(record.owner), {record.id: record.created_at + self.pending_ttl_s})
+        pipe.expire(self.active_key(record.owner), self.pending_ttl_s)
+
+    def count_active(self, owner: str) -> int:
+        """The owner's unfinished requests (queued or running), dropping entries whose records expired."""
+        key = self.active_key(owner)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, "-inf", time.time())
+            pipe.zcard(key)
+            return int(pipe.execute()[1])
 
     def mark_started(self, request_id: str, worker: str) -> StartOutcome:
-        """IN_QUEUE → IN_PROGRESS, unless the request was cancelled (or vanished) meanwhile."""
+        """IN_QUEUE → IN_PROGRESS as a new attempt by `worker`, unless cancelled (or vanished) meanwhile.
+
+        The request enters the in-flight index in the same transaction, so a worker that dies from
+        here on leaves a trace the reaper finds.
+        """
         key = self.key(request_id)
         with self.redis.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(key)
-                    status, cancel = pipe.hmget(key, "status", "cancel")
+                    status, cancel, attempt = pipe.hmget(key, "status", "cancel", "attempt")
                     if status != Status.IN_QUEUE.value.encode():
                         return StartOutcome.GONE
                     if cancel == b"1":
                         return StartOutcome.CANCELLED
                     pipe.multi()
-                    pipe.hset(key, mapping={"status": Status.IN_PROGRESS.value, "started_at": repr(time.time()), "worker": worker})  # type: ignore[arg-type]
+                    pipe.hset(
+                        key,
+                        mapping={  # type: ignore[arg-type]
+                            "status": Status.IN_PROGRESS.value,
+                            "started_at": repr(time.time()),
+                            "worker": worker,
+                            "attempt": str(int(attempt or 0) + 1),
+                        },
+                    )
+                    pipe.hdel(key, "handback")
+                    pipe.hset(self.inflight_key, request_id, worker)
                     pipe.execute()
                     return StartOutcome.STARTED
                 except WatchError:
                     continue
+
+    def claim_of(self, request_id: str) -> Claim | None:
+        """The current run of an IN_PROGRESS request, or None."""
+        status, worker, attempt = self.redis.hmget(self.key(request_id), "status", "worker", "attempt")
+        if status != Status.IN_PROGRESS.value.encode() or worker is None:
+            return None
+        return Claim(worker.decode(), int(attempt or 0))
+
+    def holds(self, request_id: str, claim: Claim) -> bool:
+        """Whether the request is still IN_PROGRESS under this run (False once requeued or finished)."""
+        return self.claim_of(request_id) == claim
+
+    def mark_handed_back(self, request_id: str, claim: Claim) -> bool:
+        """Flag a run its stopping worker gives back: requeued without counting as a lost run."""
+        key = self.key(request_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if self._claim_in(pipe, key) != claim:
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, "handback", "1")
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+    @staticmethod
+    def _claim_in(pipe: Pipeline, key: str) -> Claim | None:
+        status, worker, attempt = pipe.hmget(key, "status", "worker", "attempt")
+        if status != Status.IN_PROGRESS.value.encode() or worker is None:
+            return None
+        return Claim(worker.decode(), int(attempt or 0))
+
+    def drop_stale_inflight(self, request_id: str, worker: str) -> None:
+        """Remove the in-flight entry of a request `worker` no longer holds (e.g. its record expired).
+
+        Every write of a request's entry also writes its record, so watching the record makes this
+        conditional delete safe against a worker starting the request meanwhile.
+        """
+        key = self.key(request_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    held = self._claim_in(pipe, key)
+                    entry = pipe.hget(self.inflight_key, request_id)
+                    if (held is not None and held.worker == worker) or entry != worker.encode():
+                        pipe.unwatch()
+                        return
+                    pipe.multi()
+                    pipe.hdel(self.inflight_key, request_id)
+                    pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    def inflight(self) -> dict[str, str]:
+        """Every request some worker has marked started and nobody has finished or requeued: id -> worker."""
+        return {k.decode(): v.decode() for k, v in self.redis.hgetall(self.inflight_key).items()}
 
     def request_cancel(self, request_id: str) -> None:
         self.redis.hset(self.key(request_id), "cancel", "1")
@@ -191,8 +315,13 @@ class RequestStore:
         result: dict[str, Any] | None = None,
         failure: Failure | None = None,
         metrics: dict[str, Any] | None = None,
+        claim: Claim | None = None,
     ) -> bool:
-        """Mark the request COMPLETED with a result or a failure. True only for the call that did it."""
+        """Mark the request COMPLETED with a result or a failure. True only for the call that did it.
+
+        With a `claim`, only while that run still holds the request: a worker that lost its request
+        to the reaper (presumed dead, requeued) cannot finish it any more.
+        """
         if (result is None) == (failure is None):
             raise ValueError("finish needs exactly one of result and failure")
         fields: dict[str, str] = {
@@ -214,13 +343,20 @@ class RequestStore:
             while True:
                 try:
                     pipe.watch(key)
-                    status = pipe.hget(key, "status")
+                    status, owner = pipe.hmget(key, "status", "owner")
                     if status is None or status == Status.COMPLETED.value.encode():
+                        pipe.unwatch()
+                        return False
+                    if claim is not None and self._claim_in(pipe, key) != claim:
+                        pipe.unwatch()
                         return False
                     pipe.multi()
                     pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.hdel(key, "handback")
                     pipe.expire(key, self.result_ttl_s)
                     pipe.expire(self.logs_key(request_id), self.result_ttl_s)
+                    pipe.hdel(self.inflight_key, request_id)
+                    pipe.zrem(self.active_key((owner or b"").decode()), request_id)
                     pipe.execute()
                     return True
                 except WatchError:

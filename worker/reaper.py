@@ -1,0 +1,126 @@
+"""Finding requests that nobody is working on any more, and giving them back to the queue.
+
+A request is in the in-flight index (`P:inflight`) from the moment a worker marks it started until
+it is finished or requeued. It is abandoned when its worker's heartbeat (`P:alive:{worker}`, see
+`worker.liveness`) is gone, or names another request (the worker moved on without finishing it,
+e.g. Redis failed under its final write). Each abandoned request is requeued, at the front, for
+another run; once MAX_JOB_ATTEMPTS runs have died with their worker it ends COMPLETED with error
+`worker_lost` instead, so no request stays IN_PROGRESS forever.
+
+Every worker runs `reap` from its heartbeat thread every REAPER_INTERVAL_S; a Redis lock lets one
+worker at a time do it. A request's worker is judged dead at most WORKER_LOST_AFTER_S after its
+last heartbeat, so a dead worker's request is back in the queue within
+WORKER_LOST_AFTER_S + REAPER_INTERVAL_S. A worker that stops on purpose releases its own requests
+on the way out (`release`), without waiting for anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Worker
+
+from worker.queue import RequestQueue, RequeueOutcome
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reaped:
+    request_id: str
+    worker: str
+    outcome: RequeueOutcome
+    lost_worker: bool  # the worker's heartbeat was gone (not merely pointing elsewhere)
+
+
+class Reaper:
+    def __init__(self, redis: Redis, settings: Settings, name: str) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.name = name
+        self.queue = RequestQueue(redis, settings)
+        self.store = self.queue.store
+        self.lock_key = f"{settings.rq_queue}:reaper-lock"
+        self.interval_s = settings.reaper_interval_s
+        self._next_at = 0.0
+
+    def tick(self) -> list[Reaped]:
+        """Reap if it is time and no other worker holds the lock for this interval."""
+        now = time.monotonic()
+        if now < self._next_at:
+            return []
+        self._next_at = now + self.interval_s
+        lock_ms = max(1, int(self.interval_s * 1000 * 0.9))
+        if not self.redis.set(self.lock_key, self.name, nx=True, px=lock_ms):
+            return []
+        return self.reap()
+
+    def reap(self) -> list[Reaped]:
+        """Requeue (or finish) every in-flight request whose worker does not hold it any more."""
+        entries = self.store.inflight()
+        if not entries:
+            return []
+        workers = sorted(set(entries.values()))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for worker in workers:
+                pipe.get(self.store.alive_key(worker))
+            beats = dict(zip(workers, pipe.execute(), strict=True))
+        reaped = []
+        for request_id, worker in entries.items():
+            beat = beats[worker]
+            if beat is not None and beat.decode() == request_id:
+                continue  # its worker is alive and on it
+            outcome = self._take_back(request_id, worker)
+            if outcome is not None:
+                reaped.append(Reaped(request_id, worker, outcome, lost_worker=beat is None))
+        for worker in {r.worker for r in reaped if r.lost_worker}:
+            self._forget_worker(worker)
+        return reaped
+
+    def release(self, worker: str) -> list[Reaped]:
+        """Requeue what `worker` (this process, stopping) still holds: handed back runs do not count as lost."""
+        reaped = []
+        for request_id, holder in self.store.inflight().items():
+            if holder == worker:
+                outcome = self._take_back(request_id, worker)
+                if outcome is not None:
+                    reaped.append(Reaped(request_id, worker, outcome, lost_worker=False))
+        return reaped
+
+    def _take_back(self, request_id: str, worker: str) -> RequeueOutcome | None:
+        claim = self.store.claim_of(request_id)
+        record = self.store.get(request_id) if claim is not None and claim.worker == worker else None
+        if claim is None or record is None:
+            # Finished or requeued since the index was read (then the entry is gone already), or the
+            # record expired while IN_PROGRESS: drop the entry if it still names this worker.
+            self.store.drop_stale_inflight(request_id, worker)
+            return None
+        count_loss = not record.handed_back
+        outcome = self.queue.requeue(request_id, claim, count_loss=count_loss)
+        request_log = self.store.log(request_id)
+        attempts = self.settings.max_job_attempts
+        if outcome is RequeueOutcome.REQUEUED:
+            why = "stopped unexpectedly" if count_loss else "is shutting down"
+            runs = record.lost + (1 if count_loss else 0)
+            request_log.warn(f"The worker running this request {why}; it is queued again ({runs} of {attempts} runs lost so far).")
+            log.warning("request %s: worker %s %s; requeued (%s of %s runs lost)", request_id, worker, why, runs, attempts)
+        elif outcome is RequeueOutcome.FAILED:
+            request_log.error(f"The worker running this request stopped unexpectedly; {attempts} runs were lost, giving up.")
+            log.error("request %s: worker %s lost; %s runs lost, finished as worker_lost", request_id, worker, attempts)
+        elif outcome is RequeueOutcome.CANCELLED:
+            log.info("request %s: worker %s lost while cancelling; finished as cancelled", request_id, worker)
+        return outcome
+
+    def _forget_worker(self, worker: str) -> None:
+        """Take a dead worker out of RQ's registry, where its key would otherwise say `busy` for an hour."""
+        key = Worker.redis_worker_namespace_prefix + worker
+        try:
+            found = Worker.find_by_key(key, connection=self.redis)
+            if found is not None and self.redis.get(self.store.alive_key(worker)) is None:
+                found.register_death()
+        except Exception:  # best effort: RQ's key expires by itself
+            log.debug("could not deregister worker %s", worker, exc_info=True)
