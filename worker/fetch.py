@@ -6,6 +6,11 @@ rebinding). So every hop is resolved once, every resolved address must be public
 with FETCH_ALLOW), and the connection goes to the address that was checked (the URL keeps the name
 for Host and TLS SNI/verification). Size and time are capped while streaming, since
 Content-Length can lie. Webhook POSTs go through the same guard.
+
+The time cap is a hard deadline for the whole download, redirects included: httpx's timeouts
+apply to each read, so a server trickling a byte every few seconds (slow loris) would never trip
+them. A watchdog timer shuts the connection's socket down at the deadline, whatever phase the
+download is in (TLS handshake, headers, body), and the download fails `file_download_timeout`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
@@ -40,6 +46,10 @@ class FetchError(Exception):
 
 class FileTooLargeError(FetchError):
     error_type = "file_too_large"
+
+
+class FetchTimeoutError(FetchError):
+    error_type = "file_download_timeout"
 
 
 class BlockedAddressError(FetchError):
@@ -122,6 +132,61 @@ def _client(timeout_s: float) -> httpx.Client:
     return httpx.Client(trust_env=False, verify=ssl.create_default_context(), follow_redirects=False, timeout=timeout)
 
 
+class _Watchdog:
+    """Shuts down the sockets of one download when its deadline passes, interrupting any blocked read.
+
+    Sockets are collected through httpx's `trace` extension as connections open; each is kept as a
+    duplicate descriptor, because `shutdown` acts on the connection behind every descriptor of it
+    (also once TLS has wrapped the original socket object).
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event != "connection.connect_tcp.complete":
+            return
+        raw = info["return_value"].get_extra_info("socket")
+        if raw is None:
+            return
+        with self._lock:
+            self._sockets.append(raw.dup())
+            if self.fired:
+                self._shutdown_all()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shutdown_all()
+
+    def _shutdown_all(self) -> None:
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def check(self) -> None:
+        if self.fired or time.monotonic() > self.deadline:
+            raise FetchTimeoutError("Downloading video_url took too long.")
+
+
 def _pinned_request(client: httpx.Client, method: str, url: httpx.URL, policy: AddressPolicy, **kwargs: Any) -> httpx.Request:
     if url.scheme not in ("http", "https") or not url.host:
         raise FetchError(f"Unsupported URL {str(url)[:100]!r}: only http and https can be fetched.")
@@ -129,7 +194,8 @@ def _pinned_request(client: httpx.Client, method: str, url: httpx.URL, policy: A
     address = policy.resolve(url.host, port)[0]
     headers = dict(kwargs.pop("headers", {}))
     headers["Host"] = url.netloc.decode("ascii")
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    extensions.update(kwargs.pop("extensions", {}))
     return client.build_request(method, url.copy_with(host=str(address)), headers=headers, extensions=extensions, **kwargs)
 
 
@@ -154,14 +220,14 @@ def fetch_to_file(url: str, dest: Path, *, policy: AddressPolicy, max_bytes: int
         data, media_type = decode_data_uri(url, max_bytes)
         dest.write_bytes(data)
         return FetchedFile(dest, len(data), media_type, "video")
-    deadline = time.monotonic() + timeout_s
     current = httpx.URL(url)
-    with _client(timeout_s) as client:
+    with _client(timeout_s) as client, _Watchdog(time.monotonic() + timeout_s) as watchdog:
         for _ in range(MAX_REDIRECTS + 1):
-            request = _pinned_request(client, "GET", current, policy)
+            request = _pinned_request(client, "GET", current, policy, extensions={"trace": watchdog.trace})
             try:
                 response = client.send(request, stream=True)
             except httpx.HTTPError as e:
+                watchdog.check()
                 raise FetchError(f"Downloading video_url failed: {type(e).__name__}.") from e
             try:
                 if response.status_code in _REDIRECT_CODES and "location" in response.headers:
@@ -169,13 +235,13 @@ def fetch_to_file(url: str, dest: Path, *, policy: AddressPolicy, max_bytes: int
                     continue
                 if response.status_code >= 400:
                     raise FetchError(f"Downloading video_url failed: HTTP {response.status_code}.")
-                return _stream_to_file(response, dest, current, max_bytes=max_bytes, deadline=deadline)
+                return _stream_to_file(response, dest, current, max_bytes=max_bytes, watchdog=watchdog)
             finally:
                 response.close()
     raise FetchError(f"Downloading video_url failed: more than {MAX_REDIRECTS} redirects.")
 
 
-def _stream_to_file(response: httpx.Response, dest: Path, url: httpx.URL, *, max_bytes: int, deadline: float) -> FetchedFile:
+def _stream_to_file(response: httpx.Response, dest: Path, url: httpx.URL, *, max_bytes: int, watchdog: _Watchdog) -> FetchedFile:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise FileTooLargeError(f"The video is {int(declared)} bytes; the limit is {max_bytes}.")
@@ -186,11 +252,12 @@ def _stream_to_file(response: httpx.Response, dest: Path, url: httpx.URL, *, max
                 size += len(chunk)
                 if size > max_bytes:
                     raise FileTooLargeError(f"The video is larger than the limit of {max_bytes} bytes.")
-                if time.monotonic() > deadline:
-                    raise FetchError("Downloading video_url took too long.")
+                watchdog.check()
                 out.write(chunk)
     except httpx.HTTPError as e:
+        watchdog.check()
         raise FetchError(f"Downloading video_url failed: {type(e).__name__}.") from e
+    watchdog.check()  # a server that closed early when the socket was shut down looks like a short body
     content_type = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
     return FetchedFile(dest, size, content_type, name_from_url(str(url)))
 
