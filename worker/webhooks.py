@@ -4,6 +4,10 @@ Each delivery is its own RQ job on `<RQ_QUEUE>-webhooks` with RQ's `Retry` (dela
 WEBHOOK_RETRY_DELAYS_S), so a slow or failing receiver never holds up interpolation jobs and
 retries survive a worker restart. The worker runs RQ's scheduler to re-enqueue delayed retries.
 The receiver URL is client-supplied, so it goes through the same address guard as `video_url`.
+
+The job's only argument is the request id; the URL and body are read from the request record at
+each attempt. The body holds the result's presigned URL (a secret) and RQ logs a failed job's
+arguments, so they are kept out of the job.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def enqueue_delivery(redis: Redis, settings: Settings, record: RequestRecord) ->
     delays = list(settings.webhook_retry_delays_s)
     Queue(settings.webhook_queue, connection=redis).enqueue_call(
         DELIVER,
-        args=(record.webhook_url, webhook_body(record)),
+        args=(record.id,),
         timeout=int(settings.webhook_timeout_s) + 30,
         retry=Retry(max=len(delays), interval=delays) if delays else None,
         result_ttl=settings.result_ttl_s,
@@ -55,12 +59,24 @@ def enqueue_delivery(redis: Redis, settings: Settings, record: RequestRecord) ->
     )
 
 
-def deliver(url: str, body: dict[str, Any]) -> int:
-    """RQ job: one POST attempt. Raises on failure so that RQ schedules the next retry."""
+def deliver(request_id: str, *legacy: Any) -> int:
+    """RQ job: one POST attempt of the request's outcome. Raises on failure so that RQ schedules the next retry.
+
+    Jobs enqueued by earlier versions carry `(url, body)` instead of the request id; they still work.
+    """
     from worker.fetch import FetchError, guarded_post
+    from worker.queue import request_store
     from worker.runtime import get_runtime
 
     runtime = get_runtime()
+    if legacy:
+        url, body = request_id, legacy[0]
+    else:
+        record = request_store(runtime.redis, runtime.settings).get(request_id)
+        if record is None or not record.webhook_url:
+            log.warning("webhook for %s not sent: the request record is gone", request_id)
+            return 0
+        url, body = record.webhook_url, webhook_body(record)
     try:
         response = guarded_post(url, json_body=body, policy=runtime.address_policy, timeout_s=runtime.settings.webhook_timeout_s)
     except FetchError as e:
