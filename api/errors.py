@@ -3,6 +3,7 @@
 - 422: `{"detail": [{"loc", "msg", "type"}, ...]}`, for our own validation and Litestar's.
 - any other HTTP error: `{"detail": "...", "error_type"?: "..."}`; the Python client shows `detail`.
 - Redis (or storage) unreachable: 503 with `Retry-After`, never a 500 with a traceback.
+- A key at its limit of unfinished requests: 429 `too_many_requests_queued` with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.validation import RequestValidationError
+from worker.queue import QueueLimitError
 from worker.storage import StorageError
 
 log = logging.getLogger("api")
 
 RETRY_AFTER_S = 5
+QUEUE_LIMIT_RETRY_AFTER_S = 10
 
 
 class ApiError(HTTPException):
@@ -73,6 +76,14 @@ def unavailable_handler(_: Request, exc: Exception) -> Response[Any]:
     )
 
 
+def queue_limit_handler(_: Request, exc: QueueLimitError) -> Response[Any]:
+    return _json(
+        {"detail": str(exc), "error_type": "too_many_requests_queued"},
+        429,
+        {"Retry-After": str(QUEUE_LIMIT_RETRY_AFTER_S), "X-Fal-Error-Type": "too_many_requests_queued"},
+    )
+
+
 def internal_error_handler(_: Request, exc: Exception) -> Response[Any]:
     log.exception("unhandled error", exc_info=exc)
     return _json({"detail": "Internal server error.", "error_type": "internal_error"}, 500, {"X-Fal-Error-Type": "internal_error"})
@@ -86,5 +97,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     RedisTimeoutError: unavailable_handler,
     BusyLoadingError: unavailable_handler,
     StorageError: unavailable_handler,
+    QueueLimitError: queue_limit_handler,
     Exception: internal_error_handler,
 }

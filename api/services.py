@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request
 from redis import Redis
 
+from worker import redact
 from worker.queue import RequestQueue
 from worker.requests import RequestStore
 from worker.runtime import connect_redis
@@ -22,6 +23,7 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings, redis: Redis | None = None) -> Services:
+        redact.install(settings)  # this process holds the keys: scrub them (and signed URLs) from every log line
         redis = redis if redis is not None else connect_redis(settings)
         return cls(settings=settings, redis=redis, queue=RequestQueue(redis, settings), storage=build_storage(settings))
 

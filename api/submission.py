@@ -20,8 +20,12 @@ from worker.storage import input_key
 
 
 def check_webhook_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if host is None or parts.scheme not in ("http", "https"):
         raise RequestValidationError(
             [{"loc": ["query", "fal_webhook"], "msg": "Input should be an http(s) URL", "type": "url_scheme", "input": url}]
         )
@@ -48,6 +52,7 @@ def submit(services: Services, body: bytes, caller: Caller, base_url: str, webho
     if webhook_url:
         check_webhook_url(webhook_url)
     arguments = video_input.to_arguments()
+    services.queue.check_queue_limit(caller.owner)  # before an inline video is stored for nothing
     request_id = services.queue.new_id()
     key = None
     if video_input.video_url.startswith("data:"):

@@ -82,12 +82,16 @@ def check_video_url(url: str) -> list[dict[str, Any]]:
         if "," not in url:
             return [_error("video_url", "Invalid data: URI (no comma)", "value_error", url[:64])]
         return []
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError as e:  # e.g. an unclosed IPv6 bracket
+        return [_error("video_url", f"Input should be a valid URL, {e}", "url_parsing", url[:200])]
     if parts.scheme not in URL_SCHEMES:
         shown = url if len(url) < 200 else url[:200] + "..."
         return [_error("video_url", "URL scheme should be 'http', 'https' or 'data'", "url_scheme", shown, expected_schemes="'http', 'https' or 'data'")]
-    if not parts.hostname:
-        return [_error("video_url", "Input should be a valid URL, empty host", "url_parsing", url)]
+    if not host:
+        return [_error("video_url", "Input should be a valid URL, empty host", "url_parsing", url[:200])]
     return []
 
 
@@ -95,7 +99,7 @@ def validate_video_input(body: bytes) -> VideoInput:
     """Parse and check a submit body; raises RequestValidationError listing every problem."""
     try:
         data = json.loads(body) if body.strip() else None
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: absurdly nested arrays
         raise RequestValidationError([_error(None, f"JSON decode error: {e}", "json_invalid")]) from e
     if not isinstance(data, dict):
         raise RequestValidationError([_error(None, "Input should be a valid dictionary", "dict_type", data)])
