@@ -141,12 +141,13 @@ def bench_quality(device: torch.device, quick: bool) -> list[dict]:
 
 
 def run_cli(args: list[str]) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one `rife-video` run in a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "rife_core.cli", *args], check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    return wall, max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+    """Wall time and peak RSS (KiB) of one `rife-video` run, in a child process of its own (RUSAGE_CHILDREN
+    of a fresh intermediate process, so earlier runs' peaks do not leak into this one)."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "subprocess.run([sys.executable, '-m', 'rife_core.cli', *sys.argv[1:]], check=True, stdout=subprocess.DEVNULL); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, *args], check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), int(out[1])
 
 
 def sequential_baseline(src: Path, dst: Path, n: int, device: torch.device) -> dict:
@@ -203,6 +204,41 @@ def bench_end_to_end(device: torch.device, quick: bool) -> list[dict]:
     return rows
 
 
+def _looped(src: Path, dst: Path, seconds: float) -> int:
+    """The clip repeated (re-encoded) until it lasts `seconds`; returns its frame count."""
+    with av.open(str(src)) as c:
+        s_in = c.streams.video[0]
+        rate = s_in.average_rate
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(s_in)]
+    total = int(round(seconds * float(rate)))
+    with av.open(str(dst), "w") as o:
+        s = o.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        s.options = {"crf": "18", "preset": "veryfast"}
+        for i in range(total):
+            # Ping-pong through the clip so there is no jump at the seams.
+            k = i % (2 * len(frames) - 2)
+            arr = frames[k] if k < len(frames) else frames[2 * len(frames) - 2 - k]
+            for p in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    return total
+
+
+def bench_memory(device: torch.device, quick: bool) -> list[dict]:
+    """Peak RSS of the CLI for a short and a long input of the same footage: it must not grow."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seconds in ((2, 10) if quick else (5, 60)):
+            src = Path(tmp) / f"loop_{seconds}s.mp4"
+            frames = _looped(sample_clip("carphone_pristine.mp4"), src, seconds)
+            wall, rss = run_cli(["interpolate", str(src), str(Path(tmp) / "out.mp4"), "--device", device.type])
+            rows.append({"seconds": seconds, "frames": frames, "wall": wall, "rss_mib": rss / 1024})
+            print(f"  memory {seconds:3d} s input ({frames} frames): peak RSS {rss / 1024:.0f} MiB, {wall:.1f} s", flush=True)
+    return rows
+
+
 def _cut(src: Path, dst: Path, frames: int) -> None:
     with av.open(str(src)) as c, av.open(str(dst), "w") as o:
         s_in = c.streams.video[0]
@@ -219,7 +255,7 @@ def _cut(src: Path, dst: Path, frames: int) -> None:
             o.mux(p)
 
 
-def write_results(device: torch.device, model_rows, quality_rows, e2e_rows) -> str:
+def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows) -> str:
     dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"# Benchmark results\n\nDevice: {dev}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')} by `make bench`.\n"]
     if model_rows:
@@ -236,6 +272,10 @@ def write_results(device: torch.device, model_rows, quality_rows, e2e_rows) -> s
         lines += ["\n## Quality: PSNR of rebuilt dropped frames (every other frame dropped, n = 1)\n",
                   "| clip | method | PSNR dB | ms per frame | frames |", "|---|---|---|---|---|"]
         lines += [f"| {r['clip']} | {r['method']} | {r['psnr']:.2f} | {r['ms']:.1f} | {r['n']} |" for r in quality_rows]
+    if memory_rows:
+        lines += ["\n## Memory: peak RSS of `rife-video interpolate` (n = 1) on carphone_pristine.mp4 looped\n",
+                  "| input length s | input frames | wall s | peak RSS MiB |", "|---|---|---|---|"]
+        lines += [f"| {r['seconds']} | {r['frames']} | {r['wall']:.1f} | {r['rss_mib']:.0f} |" for r in memory_rows]
     text = "\n".join(lines) + "\n"
     return text
 
@@ -244,16 +284,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="short clips: a fast look, not the published numbers")
-    ap.add_argument("--only", choices=["model", "quality", "e2e"], action="append")
+    ap.add_argument("--only", choices=["model", "quality", "e2e", "memory"], action="append")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     device = torch.device(args.device)
-    only = set(args.only or ["model", "quality", "e2e"])
+    only = set(args.only or ["model", "quality", "e2e", "memory"])
     print(f"device: {device}")
     model_rows = bench_model(device, args.quick) if "model" in only else []
     e2e_rows = bench_end_to_end(device, args.quick) if "e2e" in only else []
     quality_rows = bench_quality(device, args.quick) if "quality" in only else []
-    text = write_results(device, model_rows, quality_rows, e2e_rows)
+    memory_rows = bench_memory(device, args.quick) if "memory" in only else []
+    text = write_results(device, model_rows, quality_rows, e2e_rows, memory_rows)
     print("\n" + text)
     args.out.write_text(text)
     print(f"written to {args.out}")
