@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import math
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -161,7 +160,7 @@ def sequential_baseline(src: Path, dst: Path, n: int, device: torch.device) -> d
                   for f in c.decode(stream)]
     t1 = time.perf_counter()
     out = []
-    for a, b in zip(frames, frames[1:]):
+    for a, b in zip(frames, frames[1:], strict=False):
         out.append(a)
         out += [ref(a.to(device), b.to(device), k / (n + 1)).cpu() for k in range(1, n + 1)]
     out.append(frames[-1])
