@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
+from rq import get_current_job
 
 from rife_core.errors import LimitExceededError
 from worker import logjson
@@ -163,7 +164,7 @@ def _run(runtime: Runtime, request_id: str) -> None:
             raise  # cold shutdown: RQ goes on stopping; the request is requeued on the way out
         return
     except BaseException as exc:
-        failure = classify(exc, job_timeout_s=runtime.settings.job_timeout_s)
+        failure = classify(exc, job_timeout_s=_job_timeout_s(runtime))
         if failure.http_status >= 500:
             log.exception("request %s failed", request_id)
         request_log.error(failure.message)
@@ -173,6 +174,12 @@ def _run(runtime: Runtime, request_id: str) -> None:
         return
     request_log.info("Done.")
     _finish(runtime, request_id, result=result, metrics=metrics, claim=claim)
+
+
+def _job_timeout_s(runtime: Runtime) -> int:
+    """The time limit RQ enforces on this job: the API's JOB_TIMEOUT_S when it was enqueued."""
+    job = get_current_job()
+    return int(job.timeout) if job is not None and job.timeout else runtime.settings.job_timeout_s
 
 
 def _hand_back(runtime: Runtime, request_id: str, claim: Claim, request_log: JobLog) -> None:
