@@ -28,7 +28,9 @@ MASK = "[redacted]"
 
 _PATTERNS = [
     # query parameters that carry a signature or a credential (S3 presigned, our local file URLs)
-    re.compile(r"(?i)((?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|key)=)[^&\s\"'<>]+"),
+    re.compile(r"(?i)((?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|credential|sig|token|key)=)[^&\s\"'<>]+"),
+    # "Signature: <hex>" and the like, as botocore's debug log prints what it signs
+    re.compile(r"(?i)((?:signature|credential)\s*:\s*)[0-9A-Za-z/+=_%-]{16,}"),
     # Authorization headers as they may appear in debug logs or exception texts
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:key|bearer|aws4-hmac-sha256)\s+)[^\s'\"]+[^'\"\n]*"),
 ]

@@ -23,6 +23,7 @@ from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from worker import redact
 from worker.engine import Engine, load_engine
 from worker.fetch import AddressPolicy
 from worker.liveness import Heartbeat
@@ -65,6 +66,7 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: object) -> Runtime:
+        redact.install(settings)  # before the first S3 or Redis call can log anything
         return cls(settings=settings, redis=connect_redis(settings), storage=build_storage(settings), **kwargs)  # type: ignore[arg-type]
 
     @property
