@@ -32,6 +32,7 @@ from worker.scratch import Scratch, default_root
 log = logging.getLogger("worker")
 
 RECONNECT_MAX_WAIT_S = 5.0
+MAINTENANCE_INTERVAL_S = 60  # RQ restarts its scheduler (dead after a Redis outage) only at maintenance: 10 min by default
 
 
 class RifeWorker(SimpleWorker):
@@ -40,6 +41,7 @@ class RifeWorker(SimpleWorker):
     max_connection_wait_time = RECONNECT_MAX_WAIT_S  # RQ's default backs off up to 60 s
 
     def __init__(self, *args: Any, runtime: Runtime, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL_S)
         super().__init__(*args, **kwargs)
         self.runtime = runtime
         self.stop_requested = False
