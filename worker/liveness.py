@@ -45,7 +45,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._connected_since: float | None = None
-        self._ticks: list[Callable[[], None]] = []
+        self._ticks: list[Callable[[], object]] = []
 
     @property
     def started(self) -> bool:
@@ -84,7 +84,7 @@ class Heartbeat:
         since = self._connected_since
         return since is not None and time.monotonic() - since >= self._settle_s
 
-    def start(self, on_tick: Callable[[], None] | None = None) -> None:
+    def start(self, on_tick: Callable[[], object] | None = None) -> None:
         """Beat every WORKER_HEARTBEAT_S in a daemon thread; `on_tick` runs after each beat once settled."""
         if on_tick is not None:
             self._ticks.append(on_tick)

@@ -196,7 +196,8 @@ class RequestQueue:
     def _started_entries(self, registry: StartedJobRegistry, request_id: str) -> list[bytes]:
         """RQ's started-registry entries (`{job_id}:{execution_id}`) of this request's job."""
         prefix = f"{request_id}:".encode()
-        return [m for m in self.redis.zrange(registry.key, 0, -1) if m.startswith(prefix)]
+        members: list[bytes] = self.redis.zrange(registry.key, 0, -1)  # type: ignore[assignment]
+        return [m for m in members if m.startswith(prefix)]
 
     def _forget_rq_job(self, registry: StartedJobRegistry, request_id: str) -> None:
         stale = self._started_entries(registry, request_id)

@@ -60,6 +60,10 @@ class Claim:
 IDLE = "-"  # the value of a live worker's heartbeat while it runs no request
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @dataclass(frozen=True)
 class Failure:
     """How a request failed: the message and stable type clients see, and the HTTP status of its result."""
@@ -245,7 +249,7 @@ class RequestStore:
         status, worker, attempt = self.redis.hmget(self.key(request_id), "status", "worker", "attempt")
         if status != Status.IN_PROGRESS.value.encode() or worker is None:
             return None
-        return Claim(worker.decode(), int(attempt or 0))
+        return Claim(_text(worker), int(attempt or 0))
 
     def holds(self, request_id: str, claim: Claim) -> bool:
         """Whether the request is still IN_PROGRESS under this run (False once requeued or finished)."""
@@ -273,7 +277,7 @@ class RequestStore:
         status, worker, attempt = pipe.hmget(key, "status", "worker", "attempt")
         if status != Status.IN_PROGRESS.value.encode() or worker is None:
             return None
-        return Claim(worker.decode(), int(attempt or 0))
+        return Claim(_text(worker), int(attempt or 0))
 
     def drop_stale_inflight(self, request_id: str, worker: str) -> None:
         """Remove the in-flight entry of a request `worker` no longer holds (e.g. its record expired).
@@ -300,7 +304,7 @@ class RequestStore:
 
     def inflight(self) -> dict[str, str]:
         """Every request some worker has marked started and nobody has finished or requeued: id -> worker."""
-        return {k.decode(): v.decode() for k, v in self.redis.hgetall(self.inflight_key).items()}
+        return {_text(k): _text(v) for k, v in self.redis.hgetall(self.inflight_key).items()}
 
     def request_cancel(self, request_id: str) -> None:
         self.redis.hset(self.key(request_id), "cancel", "1")
@@ -356,7 +360,7 @@ class RequestStore:
                     pipe.expire(key, self.result_ttl_s)
                     pipe.expire(self.logs_key(request_id), self.result_ttl_s)
                     pipe.hdel(self.inflight_key, request_id)
-                    pipe.zrem(self.active_key((owner or b"").decode()), request_id)
+                    pipe.zrem(self.active_key(_text(owner or b"")), request_id)
                     pipe.execute()
                     return True
                 except WatchError:
