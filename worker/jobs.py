@@ -117,11 +117,11 @@ class CancelCheck:
         if not self._cancelled and now - self._checked_at >= self._interval_s:
             self._checked_at = now
             try:
-                self._cancelled = self._store.cancel_requested(self._id)
-                if self._claim is not None and not self._store.holds(self._id, self._claim):
-                    raise Superseded(f"request {self._id} was taken back from this run")
+                self._cancelled, current = self._store.run_state(self._id)
             except RedisError:
-                pass
+                return self._cancelled
+            if self._claim is not None and current != self._claim:
+                raise Superseded(f"request {self._id} was taken back from this run")
         return self._cancelled
 
 

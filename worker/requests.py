@@ -251,6 +251,12 @@ class RequestStore:
             return None
         return Claim(_text(worker), int(attempt or 0))
 
+    def run_state(self, request_id: str) -> tuple[bool, Claim | None]:
+        """(cancel requested, current run) in one read: what a running job checks between batches."""
+        status, worker, attempt, cancel = self.redis.hmget(self.key(request_id), "status", "worker", "attempt", "cancel")
+        claim = Claim(_text(worker), int(attempt or 0)) if status == Status.IN_PROGRESS.value.encode() and worker else None
+        return cancel == b"1", claim
+
     def holds(self, request_id: str, claim: Claim) -> bool:
         """Whether the request is still IN_PROGRESS under this run (False once requeued or finished)."""
         return self.claim_of(request_id) == claim

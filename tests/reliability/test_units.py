@@ -176,3 +176,20 @@ def test_backoff_doubles_and_gives_up():
     with pytest.raises(OSError):
         with_backoff(lambda: (_ for _ in ()).throw(OSError("still down")), attempts=3, first_delay_s=1, retry_on=(OSError,), sleep=waits.append)
     assert waits == [0.5, 1.0, 1, 2]
+
+
+def test_a_presumed_dead_run_notices_at_its_next_check_and_a_stopping_one_hands_back(queue: RequestQueue):
+    from types import SimpleNamespace
+
+    from worker.jobs import CancelCheck, HandBack, Superseded
+
+    request_id, claim = start(queue)
+    runtime = SimpleNamespace(store=queue.store, must_hand_back=False)
+    check = CancelCheck(runtime, request_id, claim, interval_s=0)  # type: ignore[arg-type]
+    assert check() is False
+    queue.requeue(request_id, claim, count_loss=True)  # the reaper thought this worker dead
+    with pytest.raises(Superseded):
+        check()
+    runtime.must_hand_back = True
+    with pytest.raises(HandBack):
+        check()
