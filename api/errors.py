@@ -13,7 +13,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from redis.exceptions import BusyLoadingError
+from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -96,6 +96,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     RedisConnectionError: unavailable_handler,
     RedisTimeoutError: unavailable_handler,
     BusyLoadingError: unavailable_handler,
+    ReadOnlyError: unavailable_handler,  # a replica during a failover
     StorageError: unavailable_handler,
     QueueLimitError: queue_limit_handler,
     Exception: internal_error_handler,
