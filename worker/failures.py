@@ -3,11 +3,13 @@
 Errors about the input (an undecodable video, one too long, a URL we cannot download) are the
 client's to fix, so their result is a 422 in the same `detail` list shape as a validation error,
 blaming `video_url`; everything else is `{"detail", "error_type"}` with its own status. The
-`error_type` of a `rife_core` error is passed through verbatim.
+`error_type` of a `rife_core` error is passed through verbatim; its message too, except that local
+file paths (FFmpeg quotes the worker's temporary path) are cut to their last component.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rq.exceptions import AbandonedJobError
@@ -35,6 +37,14 @@ def worker_lost(runs: int) -> Failure:
     )
 
 
+_LOCAL_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@%+=-]+/)+([\w.@%+=-]+)")
+
+
+def public_message(message: str) -> str:
+    """A job error's message as clients may see it: `/tmp/w-host-1/job-x/input` becomes `input`."""
+    return _LOCAL_PATH.sub(lambda m: m.group(1), message)
+
+
 def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure:
     """The client-facing failure for an exception raised while running a job."""
     if isinstance(exc, CancelledError):
@@ -47,11 +57,11 @@ def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure
     if isinstance(exc, StorageError):
         return STORAGE
     if isinstance(exc, FetchError):
-        return Failure(str(exc), exc.error_type, 422, field="video_url")
+        return Failure(public_message(str(exc)), exc.error_type, 422, field="video_url")
     if isinstance(exc, RifeError):
         if type(exc) is RifeError or exc.error_type == RifeError.error_type:
-            return Failure(str(exc) or INTERNAL.message, exc.error_type, 500)
-        return Failure(str(exc), exc.error_type, 422, field="video_url")
+            return Failure(public_message(str(exc)) or INTERNAL.message, exc.error_type, 500)
+        return Failure(public_message(str(exc)), exc.error_type, 422, field="video_url")
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return WORKER_SHUTDOWN
     return INTERNAL
