@@ -35,6 +35,8 @@ from worker import localstack  # noqa: E402
 
 ENGINE_PATH = os.pathsep.join([str(HERE), str(SERVICE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
+S3_STOP_GRACE_S = 2.0  # SeaweedFS can take 10 s to exit on SIGTERM; test data need not be flushed
+
 LIVENESS = {"WORKER_HEARTBEAT_S": "0.3", "WORKER_LOST_AFTER_S": "1.5", "REAPER_INTERVAL_S": "0.5", "MAX_JOB_ATTEMPTS": "2"}
 CHAOS = {
     "RIFE_ENGINE": "chaos_engines:ChaosEngine",
@@ -106,7 +108,7 @@ def backends(rel_logs: Path) -> Iterator[dict[str, str]]:
         yield {**redis.env, **s3.env}
     finally:
         for server in reversed(started):
-            stop_group(server)
+            stop_group(server, grace_s=S3_STOP_GRACE_S if server.name == "seaweedfs" else 10.0)
 
 
 def _stack(name: str, backends: dict[str, str], certs: Certs, logs: Path, workers: int, extra: dict[str, str]) -> Stack:
@@ -200,10 +202,6 @@ class Fragile:
             self.folder / "redis", port=self.redis_server.ports["redis"], log=self.folder / "redis.log", persist=True
         )
 
-    def stop_s3(self) -> None:
-        assert self.s3_server is not None
-        stop_group(self.s3_server)
-
     def start_s3(self) -> None:
         assert self.s3_server is not None
         self.s3_server = localstack.start_seaweedfs(self.folder / "s3", bucket="fragile", ports=self.s3_server.ports)
@@ -213,7 +211,7 @@ class Fragile:
             self.stack.stop()
         for server in (self.s3_server, self.redis_server):
             if server is not None:
-                stop_group(server)
+                stop_group(server, grace_s=S3_STOP_GRACE_S if server is self.s3_server else 10.0)
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,8 @@ def test_broken_media_ends_with_specific_error_types(real: Stack, tmp_path: Path
     got = {name: finals[name].get("error_type") for name in corpus}
     assert got == {name: expected for name, (_, expected) in corpus.items()}
     assert all(code < 500 for code in results.values()), results
+    shown = " ".join(f.get("error", "") for f in finals.values())
+    assert real.env["WORKER_TMP_DIR"] not in shown and "/job-" not in shown  # no local paths in messages
     assert empty_upload.status_code == 400 and empty_upload.json()["error_type"] == "empty_upload"
     observe(fault="broken media corpus through the service", files=len(corpus), outcomes=got, result_codes=results,
             server_errors=0, all_done_in_s=round(time.monotonic() - started, 2))
