@@ -50,9 +50,13 @@ class Scratch:
         swept = sweep(root)
         if swept:
             log.info("removed %d temporary folder(s) left by dead workers: %s", len(swept), ", ".join(p.name for p in swept))
-        path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_UNSAFE.sub('_', worker_name)[:80]}-", dir=root))
-        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        # Made under a name the sweep ignores, locked, then renamed: a sibling starting at the same
+        # moment never sees this folder unlocked.
+        staging = Path(tempfile.mkdtemp(prefix=f".new-{_UNSAFE.sub('_', worker_name)[:80]}-", dir=root))
+        fd = os.open(staging / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = root / (PREFIX + staging.name.removeprefix(".new-"))
+        staging.rename(path)
         return cls(path, fd)
 
     @contextlib.contextmanager
