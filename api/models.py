@@ -43,6 +43,15 @@ class VideoInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         bool,
         Meta(description="Also interpolate from the last frame back to the first, so the output loops seamlessly."),
     ] = False
+    # Beyond the hosted endpoint: optional, so fal's own requests stay valid unchanged.
+    model: Annotated[
+        str | None,
+        Meta(description="RIFE model to use (a name from `GET /models`); default: the server's `RIFE_MODEL`."),
+    ] = None
+    quality: Annotated[
+        Literal["fast", "best"],
+        Meta(description="`best` adds RIFE's test-time ensemble where the model has one: about 1.6x the compute for higher fidelity."),
+    ] = "fast"
 
     def to_arguments(self) -> dict[str, Any]:
         return msgspec.structs.asdict(self)
@@ -126,6 +135,8 @@ class ModelInfo(msgspec.Struct):
     name: str
     version: str
     license: str
+    row: Annotated[str, Meta(description="Architecture row the weights were detected as (e.g. `4.0`, `4.25`).")] = ""
+    installed: Annotated[bool, Meta(description="The weights file is present where this API looks (workers verify it by sha256 on load).")] = True
 
 
 class ModelList(msgspec.Struct):

@@ -65,6 +65,15 @@ def _check_str(name: str, value: Any, t: mi.StrType) -> list[dict[str, Any]]:
 
 def _check_field(name: str, value: Any, t: mi.Type) -> tuple[list[dict[str, Any]], Any]:
     t = _unwrap(t)
+    if isinstance(t, mi.UnionType) and any(isinstance(_unwrap(u), mi.NoneType) for u in t.types):
+        if value is None:
+            return [], value
+        (t,) = [_unwrap(u) for u in t.types if not isinstance(_unwrap(u), mi.NoneType)]
+    if isinstance(t, mi.LiteralType):
+        if value not in t.values:
+            allowed = ", ".join(repr(v) for v in t.values)
+            return [_error(name, f"Input should be {allowed}", "literal_error", value, expected=allowed)], value
+        return [], value
     if isinstance(t, mi.IntType):
         return _check_int(name, value, t)
     if isinstance(t, mi.BoolType):
@@ -95,6 +104,17 @@ def check_video_url(url: str) -> list[dict[str, Any]]:
     return []
 
 
+def check_model(name: str) -> list[dict[str, Any]]:
+    """A model must be one the registry knows; the message lists them so the client can pick one."""
+    from rife_core.weights import list_models  # the registry only: never imports torch
+
+    known = [m.name for m in list_models()]
+    if name in known:
+        return []
+    return [_error("model", f"Unknown model {name!r}; installed models: {', '.join(known)}", "model_unknown", name,
+                   installed=known)]
+
+
 def validate_video_input(body: bytes) -> VideoInput:
     """Parse and check a submit body; raises RequestValidationError listing every problem."""
     try:
@@ -123,6 +143,8 @@ def validate_video_input(body: bytes) -> VideoInput:
         cleaned[name] = value
     if not errors and "video_url" in cleaned:
         errors += check_video_url(cleaned["video_url"])
+    if not errors and cleaned.get("model") is not None:
+        errors += check_model(cleaned["model"])
     if errors:
         raise RequestValidationError(errors)
     try:

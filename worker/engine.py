@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,10 +35,13 @@ class JobOptions:
     use_calculated_fps: bool = True
     fps: int = 8
     loop: bool = False
+    model: str | None = None  # None: the worker's RIFE_MODEL
+    quality: str = "fast"
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> JobOptions:
-        known = {k: arguments[k] for k in ("num_frames", "use_scene_detection", "use_calculated_fps", "fps", "loop") if k in arguments}
+        names = ("num_frames", "use_scene_detection", "use_calculated_fps", "fps", "loop", "model", "quality")
+        known = {k: arguments[k] for k in names if k in arguments and arguments[k] is not None}
         return cls(**known)
 
 
@@ -74,8 +78,26 @@ class RifeEngine:
         from rife_core import load_model
 
         self.settings = settings
+        self._load = load_model
         log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")
         self.model = load_model(settings.rife_model, device=settings.rife_device or None)
+        # (model, quality) -> loaded model. The default stays loaded; others are loaded on first use and
+        # kept, at most EXTRA_MODELS of them, so a request naming another model does not reload per job.
+        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict({(settings.rife_model, "fast"): self.model})
+
+    EXTRA_MODELS = 2
+
+    def model_for(self, name: str | None, quality: str) -> Any:
+        key = (name or self.settings.rife_model, quality)
+        if key not in self._models:
+            log.info("loading model %s (quality %s) on %s", key[0], quality, self.model.device)
+            self._models[key] = self._load(key[0], device=self.model.device, quality=quality)
+            default = (self.settings.rife_model, "fast")
+            extras = [k for k in self._models if k != default]
+            while len(extras) > self.EXTRA_MODELS:
+                del self._models[extras.pop(0)]
+        self._models.move_to_end(key)
+        return self._models[key]
 
     def run(
         self,
@@ -109,8 +131,9 @@ class RifeEngine:
             limits=limits,
             **extra,
         )
+        model = self.model_for(options.model, options.quality)
         return interpolate_video(
-            input_path, output_path, pipeline_options, self.model, progress=progress, log=log, should_cancel=should_cancel
+            input_path, output_path, pipeline_options, model, progress=progress, log=log, should_cancel=should_cancel
         )
 
 

@@ -16,6 +16,7 @@ from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
 from rife_core.errors import CancelledError, RifeError
+from rife_core.weights import WeightsError
 from worker.fetch import FetchError
 from worker.requests import Failure
 from worker.storage import StorageError
@@ -64,6 +65,9 @@ def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure
         return Failure(public_message(str(exc)), exc.error_type, 422, field="video_url")
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return WORKER_SHUTDOWN
+    if isinstance(exc, WeightsError):
+        # The API knew the name but this worker cannot load it (not installed here, or corrupted).
+        return Failure(public_message(str(exc)), "model_unavailable", 503)
     return INTERNAL
 
 

@@ -36,9 +36,9 @@ async def openapi_json(request: Request) -> dict[str, Any]:
 
 @get("/models", tags=["service"], summary="Models this service knows")
 async def models(services: Services) -> ModelList:
-    from rife_core.weights import BUILTIN  # the registry only: never torch
+    from rife_core.weights import list_models  # the registry only: never torch
 
     return ModelList(
         default=services.settings.rife_model,
-        models=[ModelInfo(name=w.name, version=w.version, license=w.license) for w in BUILTIN.values()],
+        models=[ModelInfo(name=m.name, version=m.version, license=m.license or "", row=m.row, installed=m.installed) for m in list_models()],
     )

@@ -23,7 +23,27 @@ def test_defaults_fill_in():
         "use_calculated_fps": True,
         "fps": 8,
         "loop": False,
+        "model": None,
+        "quality": "fast",
     }
+
+
+def test_model_and_quality_are_optional_extras():
+    v = validate_video_input(b'{"video_url": "https://e.com/a.mp4", "model": "rife-4.0", "quality": "best"}')
+    assert (v.model, v.quality) == ("rife-4.0", "best")
+    assert validate_video_input(b'{"video_url": "https://e.com/a.mp4", "model": null}').model is None
+
+
+def test_unknown_model_is_a_422_listing_the_installed_ones():
+    (err,) = errors_of({"video_url": "https://e.com/a.mp4", "model": "rife-9.9"})
+    assert err["loc"] == ["body", "model"] and err["type"] == "model_unknown"
+    assert "rife-4.0" in err["msg"] and "rife-9.9" in err["msg"]
+
+
+@pytest.mark.parametrize("bad", ["medium", "", 1, None])
+def test_quality_must_be_fast_or_best(bad):
+    (err,) = errors_of({"video_url": "https://e.com/a.mp4", "quality": bad})
+    assert err["loc"] == ["body", "quality"] and err["type"] == "literal_error"
 
 
 @pytest.mark.parametrize(

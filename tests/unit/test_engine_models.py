@@ -1,0 +1,59 @@
+"""The worker's RIFE engine honours the request's `model` and `quality`, loading each once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "video"))
+
+from clipmaker import moving_square, read_video, write_video  # noqa: E402
+
+from worker.engine import JobOptions, RifeEngine  # noqa: E402
+from worker.settings import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return RifeEngine(Settings(rife_device="cpu"))
+
+
+def run(engine, tmp_path, **opts):
+    src = write_video(tmp_path / "in.mp4", [moving_square(i) for i in range(5)])
+    out = tmp_path / "out.mp4"
+    engine.run(src, out, JobOptions.from_arguments({"num_frames": 1, **opts}),
+               progress=lambda p: None, log=lambda level, msg: None, should_cancel=lambda: False)
+    return read_video(out)
+
+
+def test_request_options_reach_the_engine():
+    opts = JobOptions.from_arguments({"video_url": "x", "num_frames": 2, "model": None, "quality": "best"})
+    assert (opts.num_frames, opts.model, opts.quality) == (2, None, "best")
+
+
+def test_best_quality_runs_the_ensemble_and_is_loaded_once(engine, tmp_path):
+    assert run(engine, tmp_path, quality="best").frames == 9
+    best = engine.model_for(None, "best")
+    assert best.ensemble is True and engine.model.ensemble is False
+    assert engine.model_for("rife-4.0", "best") is best  # named explicitly: the same loaded model
+    assert engine.model_for(None, "fast") is engine.model
+
+
+def test_extra_models_are_capped_and_the_default_stays(engine, monkeypatch):
+    loaded: list[str] = []
+    monkeypatch.setattr(engine, "_load", lambda name, device, quality: loaded.append(name) or object())
+    for name in ("a", "b", "c", "a"):
+        engine.model_for(name, "fast")
+    assert loaded == ["a", "b", "c", "a"]  # "a" was evicted by "c" (at most EXTRA_MODELS extras)
+    assert engine.model_for(None, "fast") is engine.model
+
+
+def test_a_model_the_worker_cannot_load_fails_clearly(tmp_path, monkeypatch):
+    from rife_core.weights import WeightsError
+    from worker.failures import classify
+
+    f = classify(WeightsError(f"weights for 'mine' are not installed at {tmp_path}/models/mine/flownet.pkl"))
+    assert (f.error_type, f.http_status) == ("model_unavailable", 503)
+    assert str(tmp_path) not in f.message  # no worker paths in client-facing messages
