@@ -25,6 +25,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
+from worker import metrics as job_metrics
 from worker.failures import CANCELLED, worker_lost
 from worker.requests import Claim, Failure, RequestRecord, RequestStore, Status
 from worker.settings import Settings
@@ -190,6 +191,9 @@ class RequestQueue:
         """Finish a request as failed from outside its job (reaper, cancel) and fire its webhook."""
         if not self.store.finish(request_id, failure=failure, claim=claim):
             return False
+        # Counted here, like jobs count their own ends, so a request cancelled in the queue or given up
+        # by the reaper shows in rife_jobs_total too.
+        job_metrics.job_finished(self.redis, self.settings.rq_queue, request_id, failure)
         notify_webhook(self.redis, self.settings, request_id)
         return True
 

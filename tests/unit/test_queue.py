@@ -178,3 +178,17 @@ def test_failed_webhook_is_retried_by_rq(runtime, receiver, drain):
     drain()
     assert len(receiver.posts) == 3  # the first attempt and two retries
     assert receiver.posts[0]["status"] == "ERROR" and receiver.posts[0]["payload"]["error_type"] == "cancelled"
+
+
+def test_a_request_cancelled_in_the_queue_is_counted_once_in_the_metrics(queue):
+    from worker.metrics import read_snapshot
+
+    def cancelled_count() -> float:
+        snap = read_snapshot(queue.redis, queue.settings.rq_queue)
+        return sum(v for (status, _), v in snap.jobs.items() if status == "cancelled")
+
+    before = cancelled_count()
+    request_id = submit(queue)
+    assert queue.cancel(request_id, "") is CancelOutcome.REQUESTED
+    assert queue.cancel(request_id, "") is CancelOutcome.ALREADY_COMPLETED
+    assert cancelled_count() - before == 1
