@@ -78,7 +78,7 @@ class RifeEngine:
         from rife_core import load_model
 
         self.settings = settings
-        self._load = load_model
+        self._load: Callable[..., Any] = load_model
         log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")
         self.model = load_model(settings.rife_model, device=settings.rife_device or None)
         # (model, quality) -> loaded model. The default stays loaded; others are loaded on first use and
