@@ -27,9 +27,8 @@ HERE = Path(__file__).resolve().parent
 SERVICE = HERE.parent / "service"
 sys.path[:0] = [str(HERE), str(SERVICE)]
 
-import trustme  # noqa: E402
 from relkit import ALL_KEYS, stop_workers  # noqa: E402
-from servicekit import Certs, Stack, start_stack, stop_group  # noqa: E402
+from servicekit import Certs, Stack, make_certs, start_stack, stop_group  # noqa: E402
 
 from worker import localstack  # noqa: E402
 
@@ -58,15 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     folder = tmp_path_factory.mktemp("rel-tls")
-    ca = trustme.CA()
-    issued = ca.issue_cert("127.0.0.1", "localhost")
-    paths = Certs(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-    ca.cert_pem.write_to_path(str(paths.ca))
-    issued.private_key_pem.write_to_path(str(paths.key))
-    with paths.cert.open("wb") as f:
-        for pem in issued.cert_chain_pems:
-            f.write(pem.bytes())
-    return paths
+    return make_certs(folder)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from rq import Queue, Worker
-from servicekit import KEYS, Certs, FalClients, Stack, start_stack, stop_group, wait_for
+from servicekit import KEYS, Certs, FalClients, Stack, make_certs, start_stack, stop_group, wait_for
 
 from worker import localstack
 
@@ -28,15 +27,7 @@ HERE = Path(__file__).resolve().parent
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     folder = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    issued = ca.issue_cert("127.0.0.1", "localhost")
-    paths = Certs(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-    ca.cert_pem.write_to_path(str(paths.ca))
-    issued.private_key_pem.write_to_path(str(paths.key))
-    with paths.cert.open("wb") as f:
-        for pem in issued.cert_chain_pems:
-            f.write(pem.bytes())
-    return paths
+    return make_certs(folder)
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,21 @@ class Certs:
         return ssl.create_default_context(cafile=str(self.ca))
 
 
+def make_certs(folder: Path) -> Certs:
+    """A test CA and a certificate for 127.0.0.1/localhost that it signed (the fal clients speak https only)."""
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    paths = Certs(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+    ca.cert_pem.write_to_path(str(paths.ca))
+    issued.private_key_pem.write_to_path(str(paths.key))
+    with paths.cert.open("wb") as f:
+        for pem in issued.cert_chain_pems:
+            f.write(pem.bytes())
+    return paths
+
+
 @dataclass
 class Stack:
     """One API plus its workers on their own RQ queue."""
