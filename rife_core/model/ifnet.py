@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from rife_core.model.blocks import IFBlock, encoder
 from rife_core.model.rows import ROWS_BY_KEY, Row
@@ -71,12 +72,30 @@ class IFNet(nn.Module):
             # Restart the samples with large motion at doubled scales (the published large-motion branch).
             idx = large.nonzero().squeeze(1)
             doubled = tuple(s * 2 for s in scales)
-            g0 = f0[idx] if f0 is not None else None
-            g1 = f1[idx] if f1 is not None else None
-            redo, _ = self._flow_and_blend(img0[idx], img1[idx], g0, g1, timestep[idx], doubled, ensemble,
-                                           first_pass=False)
+            redo = self._restart(img0[idx], img1[idx], timestep[idx], doubled, ensemble,
+                                 f0[idx] if f0 is not None else None, f1[idx] if f1 is not None else None)
             out = out.index_copy(0, idx, redo)
         return out
+
+    def _restart(self, img0: torch.Tensor, img1: torch.Tensor, timestep: torch.Tensor, scales: tuple[float, ...],
+                 ensemble: bool, f0: torch.Tensor | None, f1: torch.Tensor | None) -> torch.Tensor:
+        """The large-motion pass, on inputs zero-padded to the multiple the doubled scales need.
+
+        Callers pad every frame only to the multiple of the normal scales (32 for 4.0 at scale 1) and
+        only the few samples that restart pay for more: the published code has to pad everything to 64
+        up front for the rare restart. Result: the published function at the padding it could run with.
+        """
+        h, w = img0.shape[-2:]
+        m = int(scales[0] * 4)  # block 0 downsamples by scales[0], then two stride-2 convs
+        ph, pw = -(-h // m) * m, -(-w // m) * m
+        if (ph, pw) != (h, w):
+            pad = (0, pw - w, 0, ph - h)
+            img0, img1 = F.pad(img0, pad), F.pad(img1, pad)
+            timestep = timestep[:, :, :1, :1].expand(-1, -1, ph, pw)  # a plane of t over the padding too
+            if f0 is not None and f1 is not None:  # features of the padded frames, as published
+                f0, f1 = self.features(img0), self.features(img1)
+        redo, _ = self._flow_and_blend(img0, img1, f0, f1, timestep, scales, ensemble, first_pass=False)
+        return redo[..., :h, :w]
 
     def _flow_and_blend(self, img0: torch.Tensor, img1: torch.Tensor, f0: torch.Tensor | None,
                         f1: torch.Tensor | None, timestep: torch.Tensor, scales: tuple[float, ...],

@@ -94,7 +94,7 @@ _LITE = (128, 96, 64, 48)
 ROWS: tuple[Row, ...] = (
     Row("4.0", ("4.0", "4.1"), _CLASSIC, activation="prelu", convblock="residual_stack", head="deconv",
         head_channels=5, accumulate_mask=True,
-        pad_multiple=64, large_motion_restart=True),  # the restart doubles the scales: 64 keeps it exact
+        large_motion_restart=True),  # the restart doubles the scales; IFNet re-pads just those samples to 64
     Row("4.2", ("4.2", "4.3", "4.4"), _CLASSIC, convblock="plain", head="deconv", head_channels=5,
         accumulate_mask=True),
     Row("4.5", ("4.5",), _CLASSIC, head_channels=5, accumulate_mask=True),
