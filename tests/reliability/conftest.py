@@ -110,11 +110,8 @@ def _stack(name: str, backends: dict[str, str], certs: Certs, logs: Path, worker
 
 @pytest.fixture(scope="session")
 def chaos_stack(backends: dict[str, str], certs: Certs, rel_logs: Path) -> Iterator[Stack]:
-    stack = _stack("chaos", backends, certs, rel_logs, 0, CHAOS)
-    try:
+    with _stack("chaos", backends, certs, rel_logs, 0, CHAOS) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
@@ -141,11 +138,8 @@ def guard(backends: dict[str, str], certs: Certs, rel_logs: Path) -> Iterator[St
         "RATE_LIMIT_WINDOW_S": "3",
         "MAX_QUEUED_PER_KEY": "3",
     }
-    stack = _stack("guard", backends, certs, rel_logs, 1, extra)
-    try:
+    with _stack("guard", backends, certs, rel_logs, 1, extra) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -161,11 +155,8 @@ def real(backends: dict[str, str], certs: Certs, rel_logs: Path) -> Iterator[Sta
         "MAX_OUTPUT_FRAMES": "200",
         **LIVENESS,
     }
-    stack = _stack("real", backends, certs, rel_logs, 1, extra)
-    try:
+    with _stack("real", backends, certs, rel_logs, 1, extra) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 class Fragile:

@@ -57,11 +57,8 @@ def gate_stack(backends: dict[str, str], certs: Certs, service_logs: Path) -> It
         "RIFE_ENGINE": "standin_engines:GateEngine",
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
-    stack = start_stack("gate", backends, certs, service_logs, workers=1, extra=extra)
-    try:
+    with start_stack("gate", backends, certs, service_logs, workers=1, extra=extra) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
@@ -79,12 +76,9 @@ def gate(gate_stack: Stack) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def real_stack(backends: dict[str, str], certs: Certs, service_logs: Path) -> Iterator[Stack]:
     extra = {"RIFE_DEVICE": "cpu", "MAX_VIDEO_FRAMES": "10"}
-    stack = start_stack("real", backends, certs, service_logs, workers=1, extra=extra)
-    stack.env["PUBLIC_BASE_URL"] = stack.url
-    try:
+    with start_stack("real", backends, certs, service_logs, workers=1, extra=extra) as stack:
+        stack.env["PUBLIC_BASE_URL"] = stack.url
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="session")

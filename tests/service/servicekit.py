@@ -115,6 +115,12 @@ class Stack:
         """Let `count` gated jobs finish (GateEngine)."""
         self.redis.rpush(f"{self.queue_name}:gate", *["go"] * count)
 
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()  # whatever the test did: every process this stack started is stopped
+
     def stop(self) -> None:
         self.redis.set(f"{self.queue_name}:gate:open", 1)  # let held jobs end so workers stop quickly
         for server in reversed(self.workers):

@@ -66,11 +66,8 @@ def scale_stack(backends: dict[str, str], certs: Certs, service_logs: Path) -> I
         "RIFE_ENGINE": "test_scale_out:SleepEngine",
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
-    stack = start_stack("scale", backends, certs, service_logs, workers=1, extra=extra)
-    try:
+    with start_stack("scale", backends, certs, service_logs, workers=1, extra=extra) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def run_batch(stack: Stack, count: int) -> tuple[float, list[str]]:
