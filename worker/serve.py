@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
 from worker import redact
+from worker.janitor import StorageJanitor
 from worker.reaper import Reaper
 from worker.runtime import Runtime
 from worker.scratch import Scratch, default_root
@@ -60,7 +61,13 @@ def serve(runtime: Runtime, *, burst: bool = False) -> int:
     runtime.scratch = Scratch.open(root, runtime.name)
     runtime.scratch.use_for_tempfile()
     reaper = Reaper(runtime.redis, settings, runtime.name)
-    runtime.heartbeat.start(on_tick=reaper.tick)
+    janitor = StorageJanitor(runtime.redis, settings, runtime.storage, runtime.name)
+
+    def housekeeping() -> None:
+        reaper.tick()
+        janitor.tick()
+
+    runtime.heartbeat.start(on_tick=housekeeping)
     queues = [Queue(q, connection=runtime.redis) for q in (settings.webhook_queue, settings.rq_queue)]
     try:
         while True:

@@ -48,6 +48,11 @@ class Settings:
         30.0,
         "A worker whose liveness key is this old is dead: its running request goes back to the queue. Must exceed WORKER_HEARTBEAT_S.",
     )
+    storage_sweep_interval_s: float = _setting(
+        "STORAGE_SWEEP_INTERVAL_S",
+        3600.0,
+        "How often one worker deletes stored results and uploads older than max(RESULT_TTL_S, PRESIGN_EXPIRY_S); 0 disables it.",
+    )
     reaper_interval_s: float = _setting(
         "REAPER_INTERVAL_S", 10.0, "How often workers look for requests left running by dead workers (one worker at a time)."
     )

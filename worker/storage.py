@@ -56,6 +56,9 @@ class Storage(Protocol):
     def get_file(self, key: str, dest: Path) -> None:
         """Copy the object `key` to `dest`."""
 
+    def sweep(self, older_than_s: float) -> int:
+        """Delete this service's objects (results and uploads) older than `older_than_s`; returns how many."""
+
 
 def normalized_prefix(prefix: str) -> str:
     prefix = prefix.strip("/")
@@ -132,6 +135,23 @@ class S3Storage:
         except (BotoCoreError, ClientError, Boto3Error) as e:
             raise StorageError(f"reading {key} from S3 failed: {e}") from e
 
+    def sweep(self, older_than_s: float) -> int:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        cutoff = time.time() - older_than_s
+        deleted = 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                old = [{"Key": o["Key"]} for o in page.get("Contents", []) if o["LastModified"].timestamp() < cutoff]
+                for i in range(0, len(old), 1000):  # DeleteObjects takes at most 1000 keys
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": old[i : i + 1000], "Quiet": True})
+                    deleted += len(old[i : i + 1000])
+        except (BotoCoreError, ClientError, Boto3Error) as e:
+            raise StorageError(f"sweeping expired objects from S3 failed: {e}") from e
+        return deleted
+
 
 class LocalStorage:
     SECRET_FILE = ".url-signing-key"
@@ -187,6 +207,22 @@ class LocalStorage:
 
     def get_file(self, key: str, dest: Path) -> None:
         shutil.copyfile(self.path_of(key), dest)
+
+    def sweep(self, older_than_s: float) -> int:
+        cutoff = time.time() - older_than_s
+        top = self.root / self.prefix if self.prefix else self.root
+        deleted = 0
+        if not top.is_dir():
+            return 0
+        for path in sorted(top.rglob("*"), reverse=True):  # files before the folders holding them
+            if path.name == self.SECRET_FILE:
+                continue
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                deleted += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        return deleted
 
     def _signature(self, key: str, expires: int) -> str:
         return hmac.new(self.secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
