@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "service")]
 
+from clips import cut_clip  # noqa: E402
 from reference import reference_v2  # noqa: E402
 
 from rife_core import load_model  # noqa: E402
@@ -200,7 +201,7 @@ def bench_end_to_end(device: torch.device, quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         if quick:
             short = Path(tmp) / "short.mp4"
-            _cut(src, short, 17)
+            cut_clip(src, short, 17)
             src = short
         for n in (1, 3):
             out = Path(tmp) / f"ours_{n}.mp4"
@@ -250,22 +251,6 @@ def bench_memory(device: torch.device, quick: bool) -> list[dict]:
             rows.append({"seconds": seconds, "frames": frames, "wall": wall, "rss_mib": rss / 1024})
             print(f"  memory {seconds:3d} s input ({frames} frames): peak RSS {rss / 1024:.0f} MiB, {wall:.1f} s", flush=True)
     return rows
-
-
-def _cut(src: Path, dst: Path, frames: int) -> None:
-    with av.open(str(src)) as c, av.open(str(dst), "w") as o:
-        s_in = c.streams.video[0]
-        s = o.add_stream("libx264", rate=s_in.average_rate)
-        s.width, s.height, s.pix_fmt = s_in.width, s_in.height, "yuv420p"
-        s.options = {"crf": "12"}
-        for i, f in enumerate(c.decode(s_in)):
-            if i >= frames:
-                break
-            f.pts = None
-            for p in s.encode(f):
-                o.mux(p)
-        for p in s.encode():
-            o.mux(p)
 
 
 def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows) -> str:

@@ -187,12 +187,6 @@ def _check_pair(img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[floa
         raise ValueError(f"timesteps must be a non-empty list of values in (0, 1), got {list(timesteps)}")
 
 
-def build_net(state_dict: dict[str, torch.Tensor], source: str) -> IFNet:
-    """Detect the RIFE 4.x row from the state dict and load strictly: a missing, unexpected or mis-shaped
-    key names the file and the key; a file of another network is refused saying what it is."""
-    return load_network(state_dict, source)
-
-
 def load_model(name_or_path: str = "rife-4.0", device: str | torch.device | None = None, precision: str = "auto",
                scale: float = 1.0, ensemble: bool = False, compile: bool = False,
                quality: Quality | None = None) -> Interpolator:
@@ -210,7 +204,7 @@ def load_model(name_or_path: str = "rife-4.0", device: str | torch.device | None
         if ensemble and quality == "fast":
             raise ValueError("ensemble=True contradicts quality='fast'")
     found = resolve(name_or_path)
-    net = build_net(load_state_dict(found.path), str(found.path))
+    net = load_network(load_state_dict(found.path), str(found.path))
     if quality is not None:
         ensemble = quality == "best" and net.row.ensemble
     info = ModelInfo(name=found.name, version=found.version or net.row.label, pad_multiple=net.row.pad_multiple,
