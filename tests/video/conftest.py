@@ -23,7 +23,8 @@ class BlendModel:
     def __init__(self) -> None:
         self.calls: list[tuple[int, list[float]]] = []
 
-    def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: list[float]) -> torch.Tensor:
+    def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: list[float],
+                    on_device: bool = False) -> torch.Tensor:
         assert frames0.dtype == torch.uint8 and frames0.shape == frames1.shape and frames0.shape[-1] == 3
         assert all(0 < t < 1 for t in timesteps)
         self.calls.append((frames0.shape[0], list(timesteps)))
