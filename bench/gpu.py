@@ -37,6 +37,7 @@ from rife_core.video import InterpolationOptions, Limits, interpolate_video  # n
 from rife_core.video import encode as encode_mod  # noqa: E402
 from rife_core.video.decode import decode_frames  # noqa: E402
 from rife_core.video.encode import ColorTags, Encoder  # noqa: E402
+from rife_core.video.options import default_preset  # noqa: E402
 from rife_core.video.probe import probe  # noqa: E402
 from rife_core.video.yuv import DeviceYuv420p  # noqa: E402
 
@@ -256,7 +257,7 @@ def bench_jobs(device: torch.device, clip: Path, smoke: bool, tmp: Path) -> list
     wall, rss = run_cli(["interpolate", str(clip), str(tmp / "cli.mp4"), "--device", device.type])
     with av.open(str(tmp / "cli.mp4")) as c:
         frames = c.streams.video[0].frames
-    rows.append({"n": 1, "batch": 4, "yuv": "cli, cold", "preset": "veryfast", "output_frames": frames, "wall_s": wall,
+    rows.append({"n": 1, "batch": 4, "yuv": "cli, cold", "preset": default_preset(device.type), "output_frames": frames, "wall_s": wall,
                  "out_fps": frames / wall, "rss_mib": rss / 1024})
     print(f"  rife-video interpolate (new process: imports, weights, cuDNN tuning included): {wall:.2f} s, "
           f"{frames / wall:.1f} out fps, peak RSS {rss / 1024:.0f} MiB", flush=True)
@@ -293,7 +294,7 @@ def report(meta: dict, model_rows, stage_rows, job_rows) -> str:
                 lines.append(f"| {r['n']} | {r['batch']} | {r['yuv']} | {r['preset']} | {r['mbit_s']:.1f} | {r['input_frames']} | {r['output_frames']} | {r['wall_s']:.2f} | "
                              f"{r['out_fps']:.1f} | {r['decode_busy']:.0%} | {r['inference_busy']:.0%} | {r['encode_busy']:.0%} |")
             else:
-                lines.append(f"| {r['n']} | {r['batch']} | {r['yuv']} (`rife-video interpolate`, peak RSS {r['rss_mib']:.0f} MiB) | veryfast | | | "
+                lines.append(f"| {r['n']} | {r['batch']} | {r['yuv']} (`rife-video interpolate`, peak RSS {r['rss_mib']:.0f} MiB) | {r['preset']} | | | "
                              f"{r['output_frames']} | {r['wall_s']:.2f} | {r['out_fps']:.1f} | | | |")
     return "\n".join(lines) + "\n"
 

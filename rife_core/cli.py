@@ -41,9 +41,9 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
                      help="best: test-time ensemble (about 1.6x the time, higher PSNR) where the model has one")
     run.add_argument("--scale", type=float, default=1.0, help="flow resolution scale; 0.5 for 4K (default 1.0)")
     run.add_argument("--crf", type=int, default=17, help="x264 quality, lower is better (default 17)")
-    run.add_argument("--preset", default="veryfast",
+    run.add_argument("--preset",
                      help="x264 preset, ultrafast ... veryslow: faster ones trade file size for encoding speed "
-                          "(default veryfast)")
+                          "(default: superfast on a GPU, where x264 limits the rate; veryfast on the CPU)")
     run.add_argument("--frames-dir", type=Path, help="also write every output frame as PNG into this folder")
     run.add_argument("--batch-size", type=int, default=4, metavar="B", help="frame pairs per model call (default 4)")
 

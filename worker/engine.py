@@ -78,7 +78,7 @@ class RifeEngine:
         from rife_core import load_model
         from rife_core.video.options import X264_PRESETS
 
-        if settings.x264_preset not in X264_PRESETS:  # refuse at start-up, not in every job
+        if settings.x264_preset and settings.x264_preset not in X264_PRESETS:  # refuse at start-up, not per job
             raise SettingsError(f"X264_PRESET must be one of {', '.join(X264_PRESETS)}, not {settings.x264_preset!r}")
         self.settings = settings
         self._load: Callable[..., Any] = load_model

@@ -167,8 +167,9 @@ class Settings:
     rife_device: str = _setting("RIFE_DEVICE", "", "Torch device (`cuda`, `cuda:1`, `cpu`); empty picks CUDA when available (respects CUDA_VISIBLE_DEVICES).")
     rife_batch_size: int = _setting("RIFE_BATCH_SIZE", 0, "Frame pairs per model call; 0 keeps the pipeline's default.")
     x264_preset: str = _setting(
-        "X264_PRESET", "veryfast", "x264 preset of the output (`ultrafast` ... `veryslow`): faster presets "
-        "trade file size for encoding speed, which bounds a GPU worker's output rate (see bench/RESULTS.md)."
+        "X264_PRESET", "", "x264 preset of the output (`ultrafast` ... `veryslow`): faster presets trade file size "
+        "for encoding speed, which bounds a GPU worker's output rate. Empty: `superfast` on a GPU, `veryfast` on "
+        "the CPU (see bench/RESULTS.md)."
     )
     rife_engine: str = _setting(
         "RIFE_ENGINE", "worker.engine:RifeEngine", "`module:Class` the worker runs jobs with; tests swap in stand-ins."

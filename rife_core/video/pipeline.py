@@ -30,7 +30,7 @@ from rife_core.video.audio import plan_audio
 from rife_core.video.channel import Channel, Stopped
 from rife_core.video.decode import decode_frames
 from rife_core.video.encode import ColorTags, Encoder, PngSink
-from rife_core.video.options import InterpolationOptions, Progress, VideoResult
+from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
 from rife_core.video.pairs import PairStats, interpolate_pairs
 from rife_core.video.probe import VideoInfo, check_limits, probe
 from rife_core.video.scenes import CutDetector
@@ -139,6 +139,9 @@ def interpolate_video(
     yuv_on_device = options.yuv_on_model_device
     if yuv_on_device is None:
         yuv_on_device = device.type == "cuda"
+    preset = options.preset or default_preset(device.type)
+    say("INFO", f"encoder: H.264 (x264 preset {preset}, crf {options.crf}), yuv420p converted on the "
+                f"{'model device' if yuv_on_device else 'CPU'}")
     decoded_total: list[int] = []  # set once decoding has finished
     written = [0]
     audio_kept = [audio is not None]
@@ -179,14 +182,14 @@ def interpolate_video(
         to_yuv = DeviceYuv420p(device, color.colorspace, color.color_range == 2) if yuv_on_device else None
         try:
             encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, audio, to_yuv420p=to_yuv,
-                              preset=options.preset)
+                              preset=preset)
         except Exception as e:
             if audio is None:
                 raise
             say("WARN", f"audio dropped: it cannot be carried into MP4 ({e})")
             audio, audio_kept[0] = None, False
             encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, None, to_yuv420p=to_yuv,
-                              preset=options.preset)
+                              preset=preset)
         try:
             for frame in outputs:
                 t0 = time.perf_counter()

@@ -125,3 +125,22 @@ def test_preset_is_checked_and_used(tmp_path, blend, run):
         assert result.output_frames == 7
         sizes[preset] = (tmp_path / f"{preset}.mp4").stat().st_size
     assert sizes["ultrafast"] > sizes["veryfast"]  # ultrafast turns off most of x264's tools: more bytes
+
+
+def test_default_preset_follows_the_device(tmp_path, blend, run, monkeypatch):
+    import rife_core.video.encode as encode
+
+    seen: list[str | None] = []
+    real_init = encode.Encoder.__init__
+
+    def spy(self, *args, preset=None, **kwargs):
+        seen.append(preset)
+        real_init(self, *args, preset=preset, **kwargs)
+
+    monkeypatch.setattr(encode.Encoder, "__init__", spy)
+    src = write_video(tmp_path / "in.mp4", [np.ascontiguousarray(_real_frame(i)[:48, :64]) for i in (40, 41, 42)])
+    run(src, tmp_path / "cpu.mp4", blend)
+    blend.device = torch.device("cuda")  # only its type is read; YUV stays on the CPU for this check
+    run(src, tmp_path / "gpu.mp4", blend, yuv_on_model_device=False)
+    assert seen == ["veryfast", "superfast"]
+    assert "x264 preset superfast" in run.text()
