@@ -158,6 +158,13 @@ class Interpolator:
         f = self.net.encode(torch.cat(frames))
         return f[first], f[second]
 
+    def warm_up(self) -> None:
+        """One small interpolation, so that a worker's first job does not also pay for the device's
+        one-time set-up (cuDNN/cuBLAS handles, CUDA's lazy kernel loading, oneDNN primitives). cuDNN's
+        per-size tuning still happens on the first batch of each new frame size."""
+        frames = torch.zeros((1, 64, 64, 3), dtype=torch.uint8)
+        self.interpolate(frames, frames, [0.5])
+
     @torch.inference_mode()
     def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float],
                     on_device: bool = False) -> torch.Tensor:

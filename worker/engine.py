@@ -84,6 +84,7 @@ class RifeEngine:
         self._load: Callable[..., Any] = load_model
         log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")
         self.model = load_model(settings.rife_model, device=settings.rife_device or None)
+        self.model.warm_up()
         # (model, quality) -> loaded model. The default stays loaded; others are loaded on first use and
         # kept, at most EXTRA_MODELS of them, so a request naming another model does not reload per job.
         self._models: OrderedDict[tuple[str, str], Any] = OrderedDict({(settings.rife_model, "fast"): self.model})

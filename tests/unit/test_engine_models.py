@@ -82,3 +82,18 @@ def test_an_unknown_x264_preset_stops_the_worker_at_start():
 
     with pytest.raises(SettingsError, match="X264_PRESET must be one of ultrafast"):
         RifeEngine(Settings(rife_device="cpu", x264_preset="fastest"))
+
+
+def test_the_worker_warms_its_model_at_start(monkeypatch):
+    from rife_core.interpolator import Interpolator
+
+    calls: list[tuple[int, ...]] = []
+    real = Interpolator.interpolate
+
+    def spy(self, frames0, frames1, timesteps, on_device=False):
+        calls.append(tuple(frames0.shape))
+        return real(self, frames0, frames1, timesteps, on_device)
+
+    monkeypatch.setattr(Interpolator, "interpolate", spy)
+    RifeEngine(Settings(rife_device="cpu"))
+    assert calls == [(1, 64, 64, 3)]  # one small pass before any job
