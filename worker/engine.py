@@ -76,10 +76,12 @@ class RifeEngine:
 
     def __init__(self, settings: Settings) -> None:
         from rife_core import load_model
-        from rife_core.video.options import X264_PRESETS
+        from rife_core.video.options import InterpolationOptions
 
-        if settings.x264_preset and settings.x264_preset not in X264_PRESETS:  # refuse at start-up, not per job
-            raise SettingsError(f"X264_PRESET must be one of {', '.join(X264_PRESETS)}, not {settings.x264_preset!r}")
+        try:  # refuse a bad preset at start-up, not in every job
+            InterpolationOptions(preset=settings.x264_preset or None)
+        except ValueError as e:
+            raise SettingsError(f"X264_PRESET: {e}") from e
         self.settings = settings
         self._load: Callable[..., Any] = load_model
         log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")

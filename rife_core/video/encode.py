@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from rife_core.video.audio import AudioTrack
+from rife_core.video.options import default_preset
 from rife_core.video.probe import VideoInfo
 
-PRESET = "veryfast"  # ~2x faster than "medium" at crf 17 for a few percent more bytes
 # x264's own threading: frame threads, as the x264 command line uses. PyAV opens encoders with slice
 # threads, which split each frame across the cores (bench/gpu.py measures both on a 16-core host).
 THREAD_TYPE = "FRAME"
@@ -87,7 +87,7 @@ class Encoder:
             ctx.colorspace = color.colorspace
             ctx.color_primaries = color.color_primaries
             ctx.color_trc = color.color_trc
-            stream.options = {"crf": str(crf), "preset": preset or PRESET}
+            stream.options = {"crf": str(crf), "preset": preset or default_preset("cpu")}
             self._stream = stream
             self._audio = audio
             if audio is not None:

@@ -46,9 +46,10 @@ class InterpolationOptions:
     `use_calculated_fps` is false; then the same frames are retimed to that rate. `frames_dir`
     additionally writes every output frame as a lossless PNG (tests, debugging). `batch_size` is
     how many frame pairs go to the model per call. `preset` is x264's speed/size trade-off (a faster
-    preset writes bigger files at the same crf); None picks `default_preset(device)`. `yuv_on_model_device` converts output frames to
-    yuv420p on the model's device instead of with swscale on the CPU; None (default) does so exactly
-    when the model runs on CUDA, where the CPU's time is better spent on x264.
+    preset writes bigger files at the same crf); None picks `default_preset(device)`.
+    `yuv_on_model_device` converts output frames to yuv420p on the model's device instead of with
+    swscale on the CPU; None (default) does so exactly when the model runs on CUDA, where the CPU's
+    time is better spent on x264.
     """
 
     num_frames: int = 1

@@ -80,7 +80,7 @@ def test_x264_preset_reaches_the_encoder(engine, tmp_path, monkeypatch):
 def test_an_unknown_x264_preset_stops_the_worker_at_start():
     from worker.settings import SettingsError
 
-    with pytest.raises(SettingsError, match="X264_PRESET must be one of ultrafast"):
+    with pytest.raises(SettingsError, match="X264_PRESET: preset must be one of ultrafast"):
         RifeEngine(Settings(rife_device="cpu", x264_preset="fastest"))
 
 
