@@ -1,7 +1,7 @@
-"""The public request and response bodies of `fal-ai/rife/video`, as msgspec structs.
+"""The public response bodies of `fal-ai/rife/video` and the API's other bodies, as msgspec structs.
 
-`VideoInput` is the single source of the request's fields, defaults, ranges and descriptions: the
-validator (`api.validation`) walks its type info, and the OpenAPI document is generated from it.
+The request, `VideoInput`, lives in `worker.video_input`: the API validates into it and the worker
+runs it, so it is one type on both sides. It is re-exported here for the API's modules.
 """
 
 from __future__ import annotations
@@ -11,50 +11,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-ENDPOINT_ID = "fal-ai/rife/video"
-
-
-class VideoInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Input of fal-ai/rife/video."""
-
-    video_url: Annotated[
-        str,
-        Meta(
-            description="The video to interpolate: an http(s) URL or a `data:` URI.",
-            examples=["https://example.com/clip.mp4"],
-            min_length=1,
-        ),
-    ]
-    num_frames: Annotated[
-        int, Meta(ge=1, le=4, description="Frames to generate between each pair of input frames.")
-    ] = 1
-    use_scene_detection: Annotated[
-        bool,
-        Meta(description="Detect scene cuts and do not interpolate across them (the previous frame is repeated instead)."),
-    ] = False
-    use_calculated_fps: Annotated[
-        bool,
-        Meta(description="Set the output frame rate to the input's times (num_frames + 1), keeping the duration. When false, `fps` is used."),
-    ] = True
-    fps: Annotated[
-        int, Meta(ge=1, le=60, description="Output frame rate, used only when `use_calculated_fps` is false.")
-    ] = 8
-    loop: Annotated[
-        bool,
-        Meta(description="Also interpolate from the last frame back to the first, so the output loops seamlessly."),
-    ] = False
-    # Beyond the hosted endpoint: optional, so fal's own requests stay valid unchanged.
-    model: Annotated[
-        str | None,
-        Meta(description="RIFE model to use (a name from `GET /models`); default: the server's `RIFE_MODEL`."),
-    ] = None
-    quality: Annotated[
-        Literal["fast", "best"],
-        Meta(description="`best` adds RIFE's test-time ensemble where the model has one: about 1.6x the compute for higher fidelity."),
-    ] = "fast"
-
-    def to_arguments(self) -> dict[str, Any]:
-        return msgspec.structs.asdict(self)
+from worker.video_input import ENDPOINT_ID as ENDPOINT_ID
+from worker.video_input import VideoInput as VideoInput
 
 
 class File(msgspec.Struct):
@@ -110,11 +68,6 @@ class ValidationErrorItem(msgspec.Struct):
 
 class ValidationErrorBody(msgspec.Struct):
     detail: list[ValidationErrorItem]
-
-
-class ErrorBody(msgspec.Struct):
-    detail: str
-    error_type: str | UnsetType = UNSET
 
 
 class UploadedFile(msgspec.Struct):

@@ -12,37 +12,18 @@ import importlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
 from worker.settings import Settings, SettingsError
+from worker.video_input import VideoInput
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Any], None]  # receives rife_core.video.Progress (frames_done, frames_total, fps, elapsed_s)
 LogCallback = Callable[[str, str], None]  # (level, message)
 CancelCheck = Callable[[], bool]
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """The public request's processing options (everything but `video_url`)."""
-
-    num_frames: int = 1
-    use_scene_detection: bool = False
-    use_calculated_fps: bool = True
-    fps: int = 8
-    loop: bool = False
-    model: str | None = None  # None: the worker's RIFE_MODEL
-    quality: str = "fast"
-
-    @classmethod
-    def from_arguments(cls, arguments: dict[str, Any]) -> JobOptions:
-        names = ("num_frames", "use_scene_detection", "use_calculated_fps", "fps", "loop", "model", "quality")
-        known = {k: arguments[k] for k in names if k in arguments and arguments[k] is not None}
-        return cls(**known)
 
 
 class EngineResult(Protocol):
@@ -63,7 +44,7 @@ class Engine(Protocol):
         self,
         input_path: Path,
         output_path: Path,
-        options: JobOptions,
+        request: VideoInput,
         *,
         progress: ProgressCallback,
         log: LogCallback,
@@ -109,13 +90,13 @@ class RifeEngine:
         self,
         input_path: Path,
         output_path: Path,
-        options: JobOptions,
+        request: VideoInput,
         *,
         progress: ProgressCallback,
         log: LogCallback,
         should_cancel: CancelCheck,
     ) -> EngineResult:
-        from rife_core.video import InterpolationOptions, Limits, interpolate_video
+        from rife_core.video import Limits, interpolate_video
 
         s = self.settings
         limits = Limits(
@@ -125,23 +106,15 @@ class RifeEngine:
             max_height=s.max_video_height or None,
             max_output_frames=s.max_output_frames or None,
         )
-        extra: dict[str, Any] = {}
-        if self.settings.rife_batch_size:
-            extra["batch_size"] = self.settings.rife_batch_size
-        if self.settings.x264_preset:
-            extra["preset"] = self.settings.x264_preset
-        pipeline_options = InterpolationOptions(
-            num_frames=options.num_frames,
-            use_scene_detection=options.use_scene_detection,
-            use_calculated_fps=options.use_calculated_fps,
-            fps=options.fps,
-            loop=options.loop,
-            limits=limits,
-            **extra,
-        )
-        model = self.model_for(options.model, options.quality)
+        local: dict[str, Any] = {"limits": limits}
+        if s.rife_batch_size:
+            local["batch_size"] = s.rife_batch_size
+        if s.x264_preset:
+            local["preset"] = s.x264_preset
+        options = request.pipeline_options(**local)
+        model = self.model_for(request.model, request.quality)
         return interpolate_video(
-            input_path, output_path, pipeline_options, model, progress=progress, log=log, should_cancel=should_cancel
+            input_path, output_path, options, model, progress=progress, log=log, should_cancel=should_cancel
         )
 
 

@@ -31,15 +31,15 @@ from rq import get_current_job
 from rife_core.errors import LimitExceededError
 from worker import logjson
 from worker import metrics as job_metrics
-from worker.engine import JobOptions
 from worker.failures import CANCELLED, classify
 from worker.fetch import fetch_to_file
 from worker.logs import RequestLog, fal_level
-from worker.queue import notify_webhook, request_store
-from worker.requests import Claim, Failure, RequestRecord, StartOutcome
+from worker.queue import notify_webhook
+from worker.requests import Claim, Failure, RequestRecord, StartOutcome, request_store
 from worker.retrying import until_redis_answers, with_backoff
 from worker.runtime import Runtime, get_runtime
 from worker.storage import StorageError, result_key
+from worker.video_input import VideoInput
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def _process(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     settings = runtime.settings
     source = tmp / "input"
-    url = str(record.input.get("video_url", ""))
+    request = VideoInput.from_stored(record.input)
     if record.input_key:
         input_key = record.input_key
         _storage_call(runtime, request_log, "reading the input", lambda: runtime.storage.get_file(input_key, source))
@@ -214,17 +214,16 @@ def _process(
     else:
         request_log.info("Downloading input video")
         fetched = fetch_to_file(
-            url, source, policy=runtime.address_policy, max_bytes=settings.max_input_bytes, timeout_s=settings.fetch_timeout_s
+            request.video_url, source, policy=runtime.address_policy, max_bytes=settings.max_input_bytes, timeout_s=settings.fetch_timeout_s
         )
         request_log.info(f"Downloaded {fetched.size} bytes")
         stem = fetched.name
-    options = JobOptions.from_arguments(record.input)
     output = tmp / "output.mp4"
     started = time.monotonic()
     video = runtime.engine.run(
         source,
         output,
-        options,
+        request,
         progress=ProgressLog(request_log),
         log=lambda level, message: request_log.append(message, fal_level(level)),
         should_cancel=CancelCheck(runtime, record.id, claim),

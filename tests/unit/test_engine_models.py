@@ -11,8 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "video"))
 
 from clipmaker import moving_square, read_video, write_video  # noqa: E402
 
-from worker.engine import JobOptions, RifeEngine  # noqa: E402
+from worker.engine import RifeEngine  # noqa: E402
 from worker.settings import Settings  # noqa: E402
+from worker.video_input import VideoInput  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +24,9 @@ def engine():
 def run(engine, tmp_path, **opts):
     src = write_video(tmp_path / "in.mp4", [moving_square(i) for i in range(5)])
     out = tmp_path / "out.mp4"
-    engine.run(src, out, JobOptions.from_arguments({"num_frames": 1, **opts}),
+    engine.run(src, out, VideoInput(video_url="x", **{"num_frames": 1, **opts}),
                progress=lambda p: None, log=lambda level, msg: None, should_cancel=lambda: False)
     return read_video(out)
-
-
-def test_request_options_reach_the_engine():
-    opts = JobOptions.from_arguments({"video_url": "x", "num_frames": 2, "model": None, "quality": "best"})
-    assert (opts.num_frames, opts.model, opts.quality) == (2, None, "best")
 
 
 def test_best_quality_runs_the_ensemble_and_is_loaded_once(engine, tmp_path):
