@@ -38,3 +38,10 @@ class CancelledError(RifeError):
     """The client cancelled the request; raised between batches."""
 
     error_type = "cancelled"
+
+
+class WeightsError(RuntimeError):
+    """A model name, file or state dict that cannot be used; the message says how to fix it.
+
+    Not a RifeError: it is the operator's problem (a worker's model files), raised at load time.
+    """

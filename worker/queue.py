@@ -27,7 +27,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from worker import metrics as job_metrics
 from worker.failures import CANCELLED, worker_lost
-from worker.requests import Claim, Failure, RequestRecord, RequestStore, Status
+from worker.requests import Claim, Failure, RequestRecord, RequestStore, Status, request_store
 from worker.settings import Settings
 from worker.webhooks import enqueue_delivery
 
@@ -53,12 +53,6 @@ class CancelOutcome(StrEnum):
     REQUESTED = "CANCELLATION_REQUESTED"
     ALREADY_COMPLETED = "ALREADY_COMPLETED"
     NOT_FOUND = "NOT_FOUND"
-
-
-def request_store(redis: Redis, settings: Settings) -> RequestStore:
-    # Records of requests that never finish (worker lost mid-job, queue TTL hit) still expire.
-    pending_ttl_s = settings.queue_ttl_s + settings.job_timeout_s + 3600
-    return RequestStore(redis, settings.rq_queue, pending_ttl_s=pending_ttl_s, result_ttl_s=settings.result_ttl_s)
 
 
 class RequestQueue:

@@ -33,6 +33,7 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 
 from worker.logs import RequestLog, decode_entries
+from worker.settings import Settings
 
 
 class Status(StrEnum):
@@ -409,3 +410,10 @@ class RequestStore:
 
     def logs(self, request_id: str, start: int = 0) -> list[dict[str, Any]]:
         return decode_entries(self.redis.lrange(self.logs_key(request_id), start, -1))  # type: ignore[arg-type]
+
+
+def request_store(redis: Redis, settings: Settings) -> RequestStore:
+    """The store as the settings configure it, for the API and the workers alike."""
+    # Records of requests that never finish (worker lost mid-job, queue TTL hit) still expire.
+    pending_ttl_s = settings.queue_ttl_s + settings.job_timeout_s + 3600
+    return RequestStore(redis, settings.rq_queue, pending_ttl_s=pending_ttl_s, result_ttl_s=settings.result_ttl_s)

@@ -65,7 +65,7 @@ def deliver(request_id: str, *legacy: Any) -> int:
     Jobs enqueued by earlier versions carry `(url, body)` instead of the request id; they still work.
     """
     from worker.fetch import FetchError, guarded_post
-    from worker.queue import request_store
+    from worker.requests import request_store
     from worker.runtime import get_runtime
 
     runtime = get_runtime()

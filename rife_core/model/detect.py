@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
+from rife_core.errors import WeightsError
 from rife_core.model.ifnet import IFNet
 from rife_core.model.rows import ROWS, Row
-from rife_core.weights import WeightsError
 
 
 @dataclass(frozen=True)
