@@ -1,7 +1,11 @@
 """Every setting of the API and the worker, read from the environment in exactly one place.
 
 Both processes call `Settings.from_env()` once at start-up and pass the frozen result down, so no
-other module reads `os.environ` and a test can build a `Settings(...)` by hand. Each field names
+other module of the service reads `os.environ` and a test can build a `Settings(...)` by hand. The
+exceptions are outside the service's settings on purpose: `rife_core` (a library with its own CLI,
+which cannot import `worker`) reads `RIFE_CACHE_DIR`/`RIFE_MODEL_DIR` for where weights live, and the
+dev-only `worker.localstack` reads `RIFE_DATA_DIR`/`API_PORT` to place the servers `make run` starts;
+the README lists both groups. Each field names
 its environment variable and says what it means (the dataclass field metadata); `describe()` turns
 that into the table the README shows, so the docs cannot drift from the code.
 """
