@@ -89,7 +89,9 @@ class ModelInfo(msgspec.Struct):
     version: str
     license: str
     row: Annotated[str, Meta(description="Architecture row the weights were detected as (e.g. `4.0`, `4.25`).")] = ""
-    installed: Annotated[bool, Meta(description="The weights file is present where this API looks (workers verify it by sha256 on load).")] = True
+    installed: Annotated[bool, Meta(description="A live worker offers it (with no live worker: the weights file is on the API's host). Workers verify it by sha256 on load.")] = True
+    qualities: Annotated[list[str], Meta(description="The `quality` modes this model runs: `fast`, and `best` where its row has the test-time ensemble.")] = msgspec.field(default_factory=lambda: ["fast"])
+    workers: Annotated[list[str], Meta(description="The live workers that offer it; empty when no worker is live and the API's own registry answered.")] = msgspec.field(default_factory=list)
 
 
 class ModelList(msgspec.Struct):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from litestar import Request
 from redis import Redis
+from redis.exceptions import RedisError
 
 from worker import redact
+from worker.model_offers import ModelOffer, cluster_offers
 from worker.queue import RequestQueue
 from worker.requests import RequestStore
 from worker.runtime import connect_redis
@@ -30,6 +32,19 @@ class Services:
     @property
     def store(self) -> RequestStore:
         return self.queue.store
+
+    def offered_models(self) -> list[ModelOffer]:
+        """What the live workers can run; with none alive (or Redis away), the registry on this host
+        (see worker.model_offers)."""
+        try:
+            offers = cluster_offers(self.redis, self.store.namespace)
+        except RedisError:
+            offers = []
+        if offers:
+            return offers
+        from rife_core.weights import list_models  # the registry only: never imports torch
+
+        return [ModelOffer.of(m) for m in list_models()]
 
     def base_url(self, request: Request) -> str:
         """Where clients reach this API: PUBLIC_BASE_URL, else the URL this request came in on."""

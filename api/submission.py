@@ -48,7 +48,7 @@ def store_data_uri(services: Services, request_id: str, uri: str, base_url: str)
 
 def submit(services: Services, body: bytes, caller: Caller, base_url: str, webhook_url: str | None) -> tuple[RequestRecord, int]:
     """Validate, store an inline input, write the record and enqueue; returns (record, queue position)."""
-    video_input = validate_video_input(body)
+    video_input = validate_video_input(body, known_models=lambda: [m.name for m in services.offered_models()])
     if webhook_url:
         check_webhook_url(webhook_url)
     arguments = video_input.to_arguments()

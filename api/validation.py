@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -104,19 +105,26 @@ def check_video_url(url: str) -> list[dict[str, Any]]:
     return []
 
 
-def check_model(name: str) -> list[dict[str, Any]]:
-    """A model must be one the registry knows; the message lists them so the client can pick one."""
+def _local_models() -> list[str]:
     from rife_core.weights import list_models  # the registry only: never imports torch
 
-    known = [m.name for m in list_models()]
+    return [m.name for m in list_models()]
+
+
+def check_model(name: str, known_models: Callable[[], list[str]] = _local_models) -> list[dict[str, Any]]:
+    """A model must be one the service can run; the message lists them so the client can pick one."""
+    known = known_models()
     if name in known:
         return []
     return [_error("model", f"Unknown model {name!r}; installed models: {', '.join(known)}", "model_unknown", name,
                    installed=known)]
 
 
-def validate_video_input(body: bytes) -> VideoInput:
-    """Parse and check a submit body; raises RequestValidationError listing every problem."""
+def validate_video_input(body: bytes, known_models: Callable[[], list[str]] = _local_models) -> VideoInput:
+    """Parse and check a submit body; raises RequestValidationError listing every problem.
+
+    `known_models` names the models a request may ask for (asked only when it names one): the API
+    passes what the live workers offer (`Services.offered_models`)."""
     try:
         data = json.loads(body) if body.strip() else None
     except (ValueError, RecursionError) as e:  # RecursionError: absurdly nested arrays
@@ -144,7 +152,7 @@ def validate_video_input(body: bytes) -> VideoInput:
     if not errors and "video_url" in cleaned:
         errors += check_video_url(cleaned["video_url"])
     if not errors and cleaned.get("model") is not None:
-        errors += check_model(cleaned["model"])
+        errors += check_model(cleaned["model"], known_models)
     if errors:
         raise RequestValidationError(errors)
     try:

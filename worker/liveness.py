@@ -11,6 +11,9 @@ writes under the same lock, so the key never names an older request than the one
 holds: a request in the in-flight index whose worker's key is missing or names something else is
 not being worked on by anyone (see `worker.reaper`).
 
+Beside it the worker keeps `P:models:{worker}`, the models it can run (`worker.model_offers`),
+written in the same round trip with the same expiry, so the cluster's offer follows its live workers.
+
 The same thread runs periodic housekeeping (the reaper) through `on_tick`, but only after it has
 been connected to Redis for WORKER_LOST_AFTER_S: after a Redis outage every heartbeat may have
 expired, and live workers need one interval to write theirs again before anyone judges them dead.
@@ -27,6 +30,7 @@ from contextlib import contextmanager
 from redis import Redis
 from redis.exceptions import RedisError
 
+from worker.model_offers import ModelOffer, encode_offers, offer_key
 from worker.requests import IDLE, RequestStore
 from worker.settings import Settings
 
@@ -37,6 +41,8 @@ class Heartbeat:
     def __init__(self, redis: Redis, store: RequestStore, settings: Settings, name: str) -> None:
         self._redis = redis
         self._key = store.alive_key(name)
+        self._offer_key = offer_key(store.namespace, name)
+        self._offer: str | None = None
         self._ttl_ms = int(settings.worker_lost_after_s * 1000)
         self._interval_s = settings.worker_heartbeat_s
         self._settle_s = settings.worker_lost_after_s
@@ -64,13 +70,23 @@ class Heartbeat:
                 self._current = None
                 self._write(IDLE)
 
+    def offer(self, offers: list[ModelOffer]) -> None:
+        """Publish `offers` with every beat from now on (and right away)."""
+        with self._lock:
+            self._offer = encode_offers(offers)
+            self._write(self._current or IDLE)
+
     def beat(self) -> None:
         with self._lock:
             self._write(self._current or IDLE)
 
     def _write(self, value: str) -> None:
         try:
-            self._redis.set(self._key, value, px=self._ttl_ms)
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._key, value, px=self._ttl_ms)
+                if self._offer is not None:
+                    pipe.set(self._offer_key, self._offer, px=self._ttl_ms)
+                pipe.execute()
         except RedisError as e:
             self._connected_since = None
             log.warning("heartbeat not written (%s: %s); retrying", type(e).__name__, e)
@@ -111,6 +127,6 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(self._interval_s + 5)
         try:
-            self._redis.delete(self._key)
+            self._redis.delete(self._key, self._offer_key)
         except RedisError:
             pass  # it expires by itself

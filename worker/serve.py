@@ -26,6 +26,7 @@ from rq import Queue, SimpleWorker
 
 from worker import redact
 from worker.janitor import StorageJanitor
+from worker.model_offers import installed_offers
 from worker.reaper import Reaper
 from worker.runtime import Runtime
 from worker.scratch import Scratch, default_root
@@ -67,6 +68,7 @@ def serve(runtime: Runtime, *, burst: bool = False) -> int:
         reaper.tick()
         janitor.tick()
 
+    runtime.heartbeat.offer(installed_offers())
     runtime.heartbeat.start(on_tick=housekeeping)
     queues = [Queue(q, connection=runtime.redis) for q in (settings.webhook_queue, settings.rq_queue)]
     try:

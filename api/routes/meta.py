@@ -34,11 +34,19 @@ async def openapi_json(request: Request) -> dict[str, Any]:
     return openapi_document(request.app)
 
 
-@get("/models", tags=["service"], summary="Models this service knows")
+@get("/models", tags=["service"], summary="Models the live workers can run")
 async def models(services: Services) -> ModelList:
+    """The union of what live workers offer, with the workers of each (see worker.model_offers)."""
     from rife_core.weights import list_models  # the registry only: never torch
 
+    offers = await anyio.to_thread.run_sync(services.offered_models)
+    local = {m.name: m.installed for m in list_models()}
     return ModelList(
         default=services.settings.rife_model,
-        models=[ModelInfo(name=m.name, version=m.version, license=m.license or "", row=m.row, installed=m.installed) for m in list_models()],
+        models=[
+            ModelInfo(name=o.name, version=o.version, license=o.license, row=o.row,
+                      installed=bool(o.workers) or local.get(o.name, False),
+                      qualities=list(o.qualities), workers=list(o.workers))
+            for o in offers
+        ],
     )
