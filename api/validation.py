@@ -29,8 +29,12 @@ class RequestValidationError(Exception):
         self.errors = errors
 
 
-def _error(field: str | None, msg: str, type_: str, value: Any = msgspec.UNSET, **ctx: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {"loc": ["body", field] if field else ["body"], "msg": msg, "type": type_}
+Loc = str | tuple[str, ...] | None  # a field, or the path to a nested one (`("output", "codec")`)
+
+
+def _error(field: Loc, msg: str, type_: str, value: Any = msgspec.UNSET, **ctx: Any) -> dict[str, Any]:
+    path = (field,) if isinstance(field, str) else (field or ())
+    item: dict[str, Any] = {"loc": ["body", *path], "msg": msg, "type": type_}
     if value is not msgspec.UNSET:
         item["input"] = value
     if ctx:
@@ -42,48 +46,98 @@ def _unwrap(t: mi.Type) -> mi.Type:
     return t.type if isinstance(t, mi.Metadata) else t
 
 
-def _check_int(name: str, value: Any, t: mi.IntType) -> tuple[list[dict[str, Any]], Any]:
+Checked = tuple[list[dict[str, Any]], Any]  # (errors, the value as it goes into the struct)
+
+
+def _check_bounds(loc: Loc, value: float, t: mi.IntType | mi.FloatType) -> list[dict[str, Any]]:
+    if t.ge is not None and value < t.ge:
+        return [_error(loc, f"Input should be greater than or equal to {t.ge}", "greater_than_equal", value, ge=t.ge)]
+    if t.le is not None and value > t.le:
+        return [_error(loc, f"Input should be less than or equal to {t.le}", "less_than_equal", value, le=t.le)]
+    return []
+
+
+def _check_int(loc: Loc, value: Any, t: mi.IntType) -> Checked:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        return [_error(name, "Input should be a valid integer", "int_type", value)], value
-    if t.ge is not None and value < t.ge:
-        return [_error(name, f"Input should be greater than or equal to {t.ge}", "greater_than_equal", value, ge=t.ge)], value
-    if t.le is not None and value > t.le:
-        return [_error(name, f"Input should be less than or equal to {t.le}", "less_than_equal", value, le=t.le)], value
-    return [], value
+        return [_error(loc, "Input should be a valid integer", "int_type", value)], value
+    return _check_bounds(loc, value, t), value
 
 
-def _check_str(name: str, value: Any, t: mi.StrType) -> list[dict[str, Any]]:
+def _check_float(loc: Loc, value: Any, t: mi.FloatType) -> Checked:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return [_error(loc, "Input should be a valid number", "float_type", value)], value
+    return _check_bounds(loc, value, t), value
+
+
+def _check_str(loc: Loc, value: Any, t: mi.StrType) -> list[dict[str, Any]]:
     if not isinstance(value, str):
-        return [_error(name, "Input should be a valid string", "string_type", value)]
+        return [_error(loc, "Input should be a valid string", "string_type", value)]
     if t.min_length is not None and len(value) < t.min_length:
         return [
-            _error(name, f"String should have at least {t.min_length} character", "string_too_short", value, min_length=t.min_length)
+            _error(loc, f"String should have at least {t.min_length} character", "string_too_short", value, min_length=t.min_length)
         ]
     return []
 
 
-def _check_field(name: str, value: Any, t: mi.Type) -> tuple[list[dict[str, Any]], Any]:
+def _check_struct(loc: tuple[str, ...], data: Any, info: mi.StructType) -> Checked:
+    """Every field of a (nested) struct; unknown keys and missing required ones are errors too."""
+    if not isinstance(data, dict):
+        return [_error(loc, "Input should be a valid dictionary", "dict_type", data)], data
+    known = {f.encode_name: f for f in info.fields}
+    errors = [
+        _error((*loc, name), "Extra inputs are not permitted", "extra_forbidden", value)
+        for name, value in data.items()
+        if name not in known
+    ]
+    cleaned: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in data:
+            if f.required:
+                errors.append(_error((*loc, name), "Field required", "missing"))
+            continue
+        field_errors, cleaned[name] = _check_field((*loc, name), data[name], f.type)
+        errors += field_errors
+    return errors, cleaned
+
+
+def _check_field(loc: tuple[str, ...], value: Any, t: mi.Type) -> Checked:
     t = _unwrap(t)
-    if isinstance(t, mi.UnionType) and any(isinstance(_unwrap(u), mi.NoneType) for u in t.types):
-        if value is None:
+    if isinstance(t, mi.UnionType):
+        options = [_unwrap(u) for u in t.types if not isinstance(_unwrap(u), mi.NoneType)]
+        if value is None and len(options) < len(t.types):
             return [], value
-        (t,) = [_unwrap(u) for u in t.types if not isinstance(_unwrap(u), mi.NoneType)]
+        if len(options) > 1:  # e.g. a number or a string: the first kind that takes the value wins
+            for option in options:
+                errors, checked = _check_field(loc, value, option)
+                if not errors:
+                    return [], checked
+            kinds = " or ".join(_KIND_NAMES.get(type(o), type(o).__name__) for o in options)
+            return [_error(loc, f"Input should be {kinds}", "union_type", value)], value
+        (t,) = options
     if isinstance(t, mi.LiteralType):
-        if value not in t.values:
+        if value not in t.values or isinstance(value, bool):
             allowed = ", ".join(repr(v) for v in t.values)
-            return [_error(name, f"Input should be {allowed}", "literal_error", value, expected=allowed)], value
+            return [_error(loc, f"Input should be {allowed}", "literal_error", value, expected=allowed)], value
         return [], value
     if isinstance(t, mi.IntType):
-        return _check_int(name, value, t)
+        return _check_int(loc, value, t)
+    if isinstance(t, mi.FloatType):
+        return _check_float(loc, value, t)
     if isinstance(t, mi.BoolType):
         if not isinstance(value, bool):
-            return [_error(name, "Input should be a valid boolean", "bool_type", value)], value
+            return [_error(loc, "Input should be a valid boolean", "bool_type", value)], value
         return [], value
     if isinstance(t, mi.StrType):
-        return _check_str(name, value, t), value
-    raise TypeError(f"VideoInput.{name}: no check for {t!r}")  # a new field type needs a branch
+        return _check_str(loc, value, t), value
+    if isinstance(t, mi.StructType):
+        return _check_struct(loc, value, t)
+    raise TypeError(f"VideoInput.{'.'.join(loc)}: no check for {t!r}")  # a new field type needs a branch
+
+
+_KIND_NAMES = {mi.IntType: "a valid integer", mi.FloatType: "a valid number", mi.StrType: "a valid string",
+               mi.BoolType: "a valid boolean", mi.StructType: "a valid dictionary"}
 
 
 def check_video_url(url: str) -> list[dict[str, Any]]:
@@ -134,21 +188,7 @@ def validate_video_input(body: bytes, known_models: Callable[[], list[str]] = _l
 
     info = mi.type_info(VideoInput)
     assert isinstance(info, mi.StructType)
-    known = {f.encode_name: f for f in info.fields}
-    errors = [
-        _error(name, "Extra inputs are not permitted", "extra_forbidden", value)
-        for name, value in data.items()
-        if name not in known
-    ]
-    cleaned: dict[str, Any] = {}
-    for name, f in known.items():
-        if name not in data:
-            if f.required:
-                errors.append(_error(name, "Field required", "missing"))
-            continue
-        field_errors, value = _check_field(name, data[name], f.type)
-        errors += field_errors
-        cleaned[name] = value
+    errors, cleaned = _check_struct((), data, info)
     if not errors and "video_url" in cleaned:
         errors += check_video_url(cleaned["video_url"])
     if not errors and cleaned.get("model") is not None:

@@ -19,9 +19,23 @@ model and optional progress, log and cancel callbacks. What it promises:
   and renamed when complete.
 - Errors (rife_core.errors): InvalidVideoError, TooFewFramesError, LimitExceededError (at probe
   time, before any inference), CancelledError (between batches).
+
+The options and results (`options`) import without torch or av, so the API can use them; the
+pipeline itself is loaded on first use of `interpolate_video`.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from rife_core.video.options import InterpolationOptions, Limits, Progress, VideoResult
-from rife_core.video.pipeline import interpolate_video
 
 __all__ = ["InterpolationOptions", "Limits", "Progress", "VideoResult", "interpolate_video"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "interpolate_video":
+        from rife_core.video.pipeline import interpolate_video
+
+        return interpolate_video
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
