@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("submit", help="interpolate a video on a running rife-video service")
     s.add_argument("video", help="a local file (uploaded first) or an http(s) URL")
     s.add_argument("--url", default=os.environ.get("RIFE_VIDEO_URL") or DEFAULT_URL,
-                   help="base URL of the service (default: $RIFE_VIDEO_URL, else %s)" % DEFAULT_URL)
+                   help=f"base URL of the service (default: $RIFE_VIDEO_URL, else {DEFAULT_URL})")
     s.add_argument("--key", default=None, help="API key, sent as `Authorization: Key <key>`")
     s.add_argument("--num-frames", type=int, default=1, help="frames generated between each pair (1..4)")
     s.add_argument("--scene-detection", action="store_true", help="do not interpolate across scene cuts")

@@ -106,23 +106,31 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from rife_core import load_model
 
     model = load_model(args.model, device=args.device, scale=args.scale, quality=args.quality)
-    bar = tqdm(total=0, unit="frame", desc="interpolating", dynamic_ncols=True, file=sys.stderr)
+    # The bar appears with the first progress report, so an input refused by the probe prints only its error.
+    bars: list[tqdm] = []
+
+    def the_bar() -> tqdm:
+        if not bars:
+            bars.append(tqdm(total=0, unit="frame", desc="interpolating", dynamic_ncols=True, file=sys.stderr))
+        return bars[0]
 
     def on_progress(p: Progress) -> None:
         # The total starts as the header's estimate and is corrected as soon as the pipeline knows
         # the real count (decoding done), so the bar never ends at 135/887.
+        bar = the_bar()
         if bar.total != p.frames_total:
             bar.total = p.frames_total
         bar.n = p.frames_done
         bar.refresh()
 
     def on_log(level: str, message: str) -> None:
-        bar.write(f"[{level}] {message}", file=sys.stderr)
+        tqdm.write(f"[{level}] {message}", file=sys.stderr)
 
     try:
         result = interpolate_video(args.input, args.output, options, model, progress=on_progress, log=on_log)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     generated = result.output_frames - result.input_frames
     print(
         f"{result.input_frames} frames at {result.input_fps} fps ({float(result.input_fps):.3f}) -> "

@@ -208,3 +208,20 @@ def test_fetches_from_loopback_but_never_from_its_own_redis_or_s3(tls_stack: Tls
         assert "one of this service's own servers" in r.json()["detail"][0]["msg"], (name, r.text)
     redis_log = (tls_stack.data_dir / "redis" / "redis.log").read_text()
     assert "SECURITY ATTACK" not in redis_log
+
+
+def test_rife_video_submit_against_the_tls_stack(tls_stack: TlsStack, tmp_path: Path):
+    src = truncate(write_case(BY_NAME["mp4_h264_aac"], tmp_path), 0.3, tmp_path / "cut.mp4")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RIFE_VIDEO_URL": tls_stack.url,
+           "SSL_CERT_FILE": tls_stack.exports["SSL_CERT_FILE"]}
+    cli = [sys.executable, "-m", "api.cli", "submit"]
+    done = subprocess.run([*cli, str(src)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cut_rife.mp4").stat().st_size > 0
+    assert "warning: the video looks truncated" in done.stderr
+    # The API's own 422, printed as one `field: message` line each.
+    refused = subprocess.run([*cli, "ftp://example.com/clip.mp4"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 1
+    assert re.search(r"^  video_url: .+", refused.stderr, re.M), refused.stderr
+    assert "Traceback" not in refused.stderr and "{'" not in refused.stderr

@@ -173,3 +173,14 @@ def test_a_file_that_is_not_media_says_what_it_looks_like(content, found, tmp_pa
         run(src, tmp_path / "out.mp4", blend)
     assert str(info.value).startswith(found), info.value
     _clean(str(info.value))
+
+
+def test_progress_total_is_the_real_count_once_known(tmp_path, blend, run):
+    case = next(c for c in CASES if c.name == "mp4_h264_aac")
+    src = truncate(write_case(case, tmp_path), 0.3)  # the header announces 12 frames, 3 arrive
+    result = run(src, tmp_path / "out.mp4", blend, batch_size=1)
+    totals = [p.frames_total for p in run.progress]
+    assert totals[-1] == result.output_frames == 5
+    # Once the decoder has seen the end, every report carries the real total (no 4/23 after it).
+    first_true = totals.index(5)
+    assert all(t == 5 for t in totals[first_true:])
