@@ -7,7 +7,8 @@ stop by PID (SIGTERM, then SIGKILL), also when start-up fails half way.
 `make run TLS=1` (`--tls`) serves the API over https with a certificate from a local certificate
 authority made under the data folder (trustme), since fal's official clients speak https only, and
 prints the `export` lines after which they reach this stack. The workers may fetch `video_url`s from
-loopback (local test servers) but never from the stack's own Redis and S3 ports (FETCH_DENY).
+loopback (local test servers) but never from the stack's own Redis or SeaweedFS's internal servers
+(FETCH_DENY; see `own_ports_denied`).
 """
 
 from __future__ import annotations
@@ -196,8 +197,15 @@ def make_local_tls(folder: Path) -> LocalTls:
 
 
 def own_ports_denied(redis: Server, s3: Server) -> str:
-    """FETCH_DENY for the stack's own Redis and S3 servers (SeaweedFS's gRPC ports are its ports + 10000)."""
-    ports = sorted({*redis.ports.values(), *s3.ports.values(), *(p + 10000 for p in s3.ports.values())})
+    """FETCH_DENY for the stack's own servers: Redis, and SeaweedFS's master, volume and filer (their
+    HTTP APIs need no credentials) plus every gRPC port (SeaweedFS's ports + 10000).
+
+    The S3 gateway's own HTTP port stays reachable: it is the endpoint of the presigned URLs that
+    uploads are fetched back through (and that clients download results from), and it refuses any
+    request without a valid SigV4 signature, so a `video_url` can read nothing there that its
+    sender could not already read."""
+    internal = {name: port for name, port in s3.ports.items() if name != "s3"}
+    ports = sorted({*redis.ports.values(), *internal.values(), *(p + 10000 for p in s3.ports.values())})
     return ",".join(f"{net}:{port}" for port in ports for net in ("127.0.0.0/8", "[::1]"))
 
 

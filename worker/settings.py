@@ -152,7 +152,7 @@ class Settings:
     fetch_deny: tuple[str, ...] = _setting(
         "FETCH_DENY",
         (),
-        "Comma-separated `address:port` or `CIDR:port` (IPv6 in brackets, e.g. `[::1]:6379`) that `video_url` and webhooks may never reach, even when FETCH_ALLOW allows the address: the service's own Redis and S3 (`make run` sets it to its own ports).",
+        "Comma-separated `address:port` or `CIDR:port` (IPv6 in brackets, e.g. `[::1]:6379`) that `video_url` and webhooks may never reach, even when FETCH_ALLOW allows the address: the service's own Redis and storage internals (`make run` sets it to its Redis and SeaweedFS master, volume, filer and gRPC ports).",
     )
 
     # --- job limits (checked when the input is probed, before any inference; 0 = no limit) ---

@@ -37,6 +37,8 @@ class TlsStack:
     exports: dict[str, str]
     redis_port: int
     s3_port: int
+    filer_port: int
+    master_port: int
     data_dir: Path
     output: list[str]
 
@@ -74,6 +76,8 @@ def tls_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStack]:
             exports=exports,
             redis_port=int(re.search(r"Redis redis://127\.0\.0\.1:(\d+)", text)[1]),
             s3_port=int(re.search(r"S3 http://127\.0\.0\.1:(\d+)", text)[1]),
+            filer_port=int(re.search(r"-filer\.port=(\d+)", _weed_command(data_dir))[1]),
+            master_port=int(re.search(r"-master\.port=(\d+)", _weed_command(data_dir))[1]),
             data_dir=data_dir,
             output=lines,
         )
@@ -84,6 +88,18 @@ def tls_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStack]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def _weed_command(data_dir: Path) -> str:
+    """The command line of the stack's SeaweedFS (its ports), from /proc: the stack prints only S3's."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if " mini " in cmd and str(data_dir) in cmd:
+            return cmd
+    raise AssertionError("the stack's SeaweedFS process was not found")
 
 
 def _readme_snippet() -> str:
@@ -197,8 +213,12 @@ def test_fetches_from_loopback_but_never_from_its_own_redis_or_s3(tls_stack: Tls
             own = {
                 "redis": _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.redis_port}/"})[0],
                 "redis by name": _run_to_end(c, {"video_url": f"http://localhost:{tls_stack.redis_port}/x.mp4"})[0],
-                "s3": _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.s3_port}/rife-video/x.mp4"})[0],
+                "seaweedfs filer": _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.filer_port}/"})[0],
+                "seaweedfs master": _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.master_port}/dir/status"})[0],
             }
+            # The S3 gateway is the presigned URLs' endpoint (uploads come back through it): reachable,
+            # but it answers an unsigned request with 403, so nothing of the service's can be read.
+            unsigned, _ = _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.s3_port}/rife-video/_ready"})
     finally:
         server.shutdown()
     assert local.status_code == 200, local.text
@@ -206,6 +226,7 @@ def test_fetches_from_loopback_but_never_from_its_own_redis_or_s3(tls_stack: Tls
     for name, r in own.items():
         assert r.status_code == 422, (name, r.text)
         assert "one of this service's own servers" in r.json()["detail"][0]["msg"], (name, r.text)
+    assert unsigned.status_code == 422 and "HTTP 403" in unsigned.json()["detail"][0]["msg"], unsigned.text
     redis_log = (tls_stack.data_dir / "redis" / "redis.log").read_text()
     assert "SECURITY ATTACK" not in redis_log
 
@@ -220,7 +241,7 @@ def test_rife_video_submit_against_the_tls_stack(tls_stack: TlsStack, tmp_path: 
     assert (tmp_path / "cut_rife.mp4").stat().st_size > 0
     assert "warning: the video looks truncated" in done.stderr
     # The API's own 422, printed as one `field: message` line each.
-    refused = subprocess.run([*cli, "ftp://example.com/clip.mp4"], cwd=tmp_path, env=env, capture_output=True,
+    refused = subprocess.run([*cli, "https://"], cwd=tmp_path, env=env, capture_output=True,
                              text=True, timeout=60)
     assert refused.returncode == 1
     assert re.search(r"^  video_url: .+", refused.stderr, re.M), refused.stderr
