@@ -18,7 +18,7 @@ import av
 
 from rife_core.errors import InvalidVideoError, LimitExceededError, TooFewFramesError
 from rife_core.video.options import Limits
-from rife_core.video.sniff import looks_like, plain_reason, y4m_size
+from rife_core.video.sniff import is_animated_webp, looks_like, plain_reason, y4m_size
 from rife_core.video.timing import pick_input_rate
 
 LogFn = Callable[[str, str], None]
@@ -183,6 +183,10 @@ def _first_frame(container: av.container.InputContainer, stream: av.video.stream
     if packets == 0 and not stream.frames:
         raise TooFewFramesError("the video stream has no frames; at least two are needed to interpolate")
     if error is not None:
+        if is_animated_webp(Path(container.name)):
+            raise InvalidVideoError(
+                "animated WebP cannot be decoded here (FFmpeg decodes still WebP only): convert it to GIF, APNG or MP4"
+            ) from error
         raise InvalidVideoError(f"the video cannot be decoded: {plain_reason(error)}") from error
     raise InvalidVideoError("the video has no decodable frame; the file may be truncated or corrupt")
 

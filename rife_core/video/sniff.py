@@ -59,6 +59,16 @@ def looks_like(path: Path) -> str | None:
     return "a text file"
 
 
+def is_animated_webp(path: Path) -> bool:
+    """A RIFF/WEBP file with an ANIM chunk: FFmpeg's WebP decoder (8.1) decodes still images only."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP" and b"ANIM" in head
+
+
 def y4m_size(path: Path) -> tuple[int, int] | None:
     """The frame size a YUV4MPEG2 header declares, read without FFmpeg: its demuxer refuses absurd
     sizes with an unrelated errno before anyone can ask it for the size."""

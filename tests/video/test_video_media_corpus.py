@@ -39,6 +39,7 @@ def test_corpus_file_completes_with_every_frame(case: Case, tmp_path, blend, run
     result, error = _run_or_client_error(run, src, tmp_path, blend)
     if case.name in UNDECODABLE:
         assert error is not None and error.error_type == UNDECODABLE[case.name]
+        assert "animated WebP cannot be decoded here" in str(error)
         return
     assert error is None, error
     assert result.input_frames == case.frames
