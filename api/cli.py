@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import argparse
 import mimetypes
+import os
+import re
+import ssl
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
-from api.models import ENDPOINT_ID
+from api.models import ENDPOINT_ID, VideoInput
+
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 LOCAL_COMMANDS = ("interpolate", "models")
 
@@ -28,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("submit", help="interpolate a video on a running rife-video service")
     s.add_argument("video", help="a local file (uploaded first) or an http(s) URL")
-    s.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the service (default %(default)s)")
+    s.add_argument("--url", default=os.environ.get("RIFE_VIDEO_URL") or DEFAULT_URL,
+                   help=f"base URL of the service (default: $RIFE_VIDEO_URL, else {DEFAULT_URL})")
     s.add_argument("--key", default=None, help="API key, sent as `Authorization: Key <key>`")
     s.add_argument("--num-frames", type=int, default=1, help="frames generated between each pair (1..4)")
     s.add_argument("--scene-detection", action="store_true", help="do not interpolate across scene cuts")
@@ -73,12 +80,40 @@ def _arguments(args: argparse.Namespace, video_url: str) -> dict[str, Any]:
 
 
 def _fail(response: httpx.Response) -> int:
+    """Print an error response: a 422's details as one `field: message` line each."""
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
+        detail = body.get("detail", response.text) if isinstance(body, dict) else body
     except ValueError:
         detail = response.text
+    if isinstance(detail, list):
+        print(f"error: HTTP {response.status_code}:", file=sys.stderr)
+        for item in detail:
+            if isinstance(item, dict):
+                loc = item.get("loc") or []
+                field = str(loc[-1]) if loc else "request"
+                print(f"  {field}: {item.get('msg', item)}", file=sys.stderr)
+            else:
+                print(f"  {item}", file=sys.stderr)
+        return 1
     print(f"error: HTTP {response.status_code}: {detail}", file=sys.stderr)
     return 1
+
+
+_MSGSPEC_ERROR = re.compile(r"^(?P<msg>.*?)(?: - at `\$\.(?P<field>[\w.]+)`)?$", re.DOTALL)
+
+
+def check_arguments(body: dict[str, Any]) -> list[str]:
+    """`field: message` for each parameter the service would refuse, checked here with the API's own
+    request type so that a bad `--num-frames` fails before a large file is uploaded."""
+    try:
+        msgspec.convert(body, VideoInput)
+    except msgspec.ValidationError as e:
+        match = _MSGSPEC_ERROR.match(str(e))
+        field = (match and match["field"]) or "request"
+        message = (match and match["msg"]) or str(e)
+        return [f"{field}: {message}"]
+    return []
 
 
 def upload(client: httpx.Client, base: str, path: Path) -> str:
@@ -91,9 +126,35 @@ def upload(client: httpx.Client, base: str, path: Path) -> str:
 
 def submit(args: argparse.Namespace) -> int:
     base = args.url.rstrip("/")
+    problems = check_arguments(_arguments(args, "https://example.com/placeholder.mp4"))
+    if problems:
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    try:
+        return _submit(args, base)
+    except httpx.ConnectError as e:
+        if "CERTIFICATE_VERIFY_FAILED" in str(e):
+            print(f"error: the TLS certificate of {base} is not trusted: set SSL_CERT_FILE to its CA "
+                  f"(`make run TLS=1` prints the line)", file=sys.stderr)
+        else:
+            print(f"error: no service at {base}: start one with `make run`", file=sys.stderr)
+        return 1
+    except httpx.TimeoutException:
+        print(f"error: the service at {base} did not answer in time", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as e:
+        print(f"error: talking to {base} failed ({type(e).__name__})", file=sys.stderr)
+        return 1
+
+
+def _submit(args: argparse.Namespace, base: str) -> int:
     headers = {"Authorization": f"Key {args.key}"} if args.key else {}
     source = args.video
-    with httpx.Client(headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True) as client:
+    # The system trust store, which honours SSL_CERT_FILE (`make run TLS=1`'s CA), as fal's clients do.
+    verify = ssl.create_default_context()
+    with httpx.Client(headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True,
+                      verify=verify) as client:
         if source.startswith(("http://", "https://")):
             video_url = source
         else:
@@ -114,7 +175,10 @@ def submit(args: argparse.Namespace) -> int:
         result = _follow(client, queued, args.poll)
         if result.status_code != 200:
             return _fail(result)
-        video = result.json()["video"]
+        body = result.json()
+        for warning in body.get("warnings") or []:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        video = body["video"]
         stem = Path(source).stem if not source.startswith(("http://", "https://")) else "video"
         output = args.output or Path(f"{stem}_rife.mp4")
         with client.stream("GET", video["url"]) as download:

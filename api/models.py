@@ -26,6 +26,11 @@ class VideoOutput(msgspec.Struct):
     """Output of fal-ai/rife/video."""
 
     video: Annotated[File, Meta(description="The interpolated video (H.264 MP4).")]
+    warnings: Annotated[
+        list[str] | UnsetType,
+        Meta(description="(extension) What the job had to work around, e.g. a truncated input processed as far as it "
+                         "decodes; absent when nothing. fal's clients ignore it."),
+    ] = UNSET
 
 
 LogLevel = Literal["INFO", "WARN", "ERROR", "DEBUG", "STDOUT", "STDERR"]

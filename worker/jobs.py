@@ -31,7 +31,7 @@ from rq import get_current_job
 from rife_core.errors import LimitExceededError
 from worker import logjson
 from worker import metrics as job_metrics
-from worker.failures import CANCELLED, classify
+from worker.failures import CANCELLED, classify, public_message
 from worker.fetch import fetch_to_file
 from worker.logs import RequestLog, fal_level
 from worker.queue import notify_webhook
@@ -249,7 +249,11 @@ def _process(
             base_url=record.base_url or settings.public_base_url,
         ),
     )
-    return {"video": stored.as_fal_file()}, {"inference_time": round(float(video.inference_s), 4)}
+    result: dict[str, Any] = {"video": stored.as_fal_file()}
+    warnings = [public_message(w) for w in getattr(video, "warnings", None) or []]
+    if warnings:  # e.g. a truncated input: the client sees it in the result, fal's clients ignore the key
+        result["warnings"] = warnings
+    return result, {"inference_time": round(float(video.inference_s), 4)}
 
 
 def _finish(

@@ -3,6 +3,12 @@
 Used by `make run` (`python -m worker.localstack`, data under `.data/`) and by the test fixtures, so
 both start the same servers the same way. Every server is a child process we started ourselves and
 stop by PID (SIGTERM, then SIGKILL), also when start-up fails half way.
+
+`make run TLS=1` (`--tls`) serves the API over https with a certificate from a local certificate
+authority made under the data folder (trustme), since fal's official clients speak https only, and
+prints the `export` lines after which they reach this stack. The workers may fetch `video_url`s from
+loopback (local test servers) but never from the stack's own Redis or SeaweedFS's internal servers
+(FETCH_DENY; see `own_ports_denied`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -163,10 +170,51 @@ def start_python(name: str, module: str, env: dict[str, str], log: Path, url: st
     return server
 
 
+@dataclass(frozen=True)
+class LocalTls:
+    """A local certificate authority and a server certificate for 127.0.0.1 and localhost (PEM files)."""
+
+    ca: Path  # what clients trust: SSL_CERT_FILE
+    cert: Path  # the server's chain: API_TLS_CERT
+    key: Path  # API_TLS_KEY
+
+
+def make_local_tls(folder: Path) -> LocalTls:
+    """A fresh CA and server certificate under `folder` (made at each start: nothing to renew)."""
+    import trustme
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="rife-video local CA")
+    server = ca.issue_cert("127.0.0.1", "localhost", "::1")
+    tls = LocalTls(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    ca.cert_pem.write_to_path(str(tls.ca))
+    server.private_key_pem.write_to_path(str(tls.key))
+    tls.key.chmod(0o600)
+    with tls.cert.open("wb") as f:
+        for blob in server.cert_chain_pems:
+            f.write(blob.bytes())
+    return tls
+
+
+def own_ports_denied(redis: Server, s3: Server) -> str:
+    """FETCH_DENY for the stack's own servers: Redis, and SeaweedFS's master, volume and filer (their
+    HTTP APIs need no credentials) plus every gRPC port (SeaweedFS's ports + 10000).
+
+    The S3 gateway's own HTTP port stays reachable: it is the endpoint of the presigned URLs that
+    uploads are fetched back through (and that clients download results from), and it refuses any
+    request without a valid SigV4 signature, so a `video_url` can read nothing there that its
+    sender could not already read."""
+    internal = {name: port for name, port in s3.ports.items() if name != "s3"}
+    ports = sorted({*redis.ports.values(), *internal.values(), *(p + 10000 for p in s3.ports.values())})
+    return ",".join(f"{net}:{port}" for port in ports for net in ("127.0.0.0/8", "[::1]"))
+
+
 @contextmanager
-def stack(data_dir: Path, api_port: int = 8000, workers: int = 1, extra_env: dict[str, str] | None = None
-          ) -> Iterator[dict[str, Server]]:
-    """Redis + SeaweedFS + API + workers, stopped in reverse order on exit whatever happens."""
+def stack(data_dir: Path, api_port: int = 8000, workers: int = 1, extra_env: dict[str, str] | None = None,
+          tls: LocalTls | None = None) -> Iterator[dict[str, Server]]:
+    """Redis + SeaweedFS + API + workers, stopped in reverse order on exit whatever happens.
+
+    With `tls` the API serves https with that certificate and is probed over https."""
     import httpx
 
     started: list[Server] = []
@@ -175,12 +223,19 @@ def stack(data_dir: Path, api_port: int = 8000, workers: int = 1, extra_env: dic
         started.append(redis)
         s3 = start_seaweedfs(data_dir / "s3")
         started.append(s3)
+        scheme = "https" if tls else "http"
+        api_url = f"{scheme}://127.0.0.1:{api_port}"
         env = {**redis.env, **s3.env, "API_HOST": "127.0.0.1", "API_PORT": str(api_port),
-               "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}", "FETCH_ALLOW": "127.0.0.0/8,localhost",
+               "PUBLIC_BASE_URL": api_url, "FETCH_ALLOW": "127.0.0.0/8,localhost",
+               "FETCH_DENY": own_ports_denied(redis, s3),
                "LOCAL_STORAGE_DIR": str(data_dir / "storage"), **(extra_env or {})}
-        api_url = f"http://127.0.0.1:{api_port}"
+        verify: ssl.SSLContext | bool = False
+        if tls:
+            # The workers fetch the API's own https URLs (uploads) and must trust the local CA too.
+            env |= {"API_TLS_CERT": str(tls.cert), "API_TLS_KEY": str(tls.key), "SSL_CERT_FILE": str(tls.ca)}
+            verify = ssl.create_default_context(cafile=str(tls.ca))
         api = start_python("api", "api", env, data_dir / "api.log", api_url,
-                           ready=lambda: httpx.get(f"{api_url}/health", timeout=1).status_code == 200)
+                           ready=lambda: httpx.get(f"{api_url}/health", timeout=1, verify=verify).status_code == 200)
         started.append(api)
         for i in range(workers):
             started.append(start_python(f"worker-{i + 1}", "worker", env, data_dir / f"worker-{i + 1}.log"))
@@ -190,12 +245,29 @@ def stack(data_dir: Path, api_port: int = 8000, workers: int = 1, extra_env: dic
             s.stop()
 
 
-def main() -> int:
-    """`make run`: the whole service on loopback with embedded defaults, until Ctrl-C."""
+def export_lines(api_url: str, tls: LocalTls) -> list[str]:
+    """What a shell needs for fal's official clients to reach this stack (README's snippet unchanged)."""
+    host = api_url.split("://", 1)[1]
+    return [
+        f"export SSL_CERT_FILE={tls.ca}",
+        "export FAL_KEY=local-key",  # any key: `make run` has no API_KEYS, so the API takes every key
+        f"export FAL_QUEUE_RUN_HOST={host}",
+        f"export FAL_RUN_HOST={host}/run",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make run` (`--tls`: `make run TLS=1`): the whole service on loopback with embedded defaults, until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m worker.localstack", description=main.__doc__)
+    parser.add_argument("--tls", action="store_true", help="serve https with a local CA's certificate (for fal_client)")
+    args = parser.parse_args(argv)
     data_dir = Path(os.environ.get("RIFE_DATA_DIR", ".data")).resolve()
     port = int(os.environ.get("API_PORT", "8000"))
-    print(f"starting redis-server, SeaweedFS, the API on http://127.0.0.1:{port} and one worker (logs in {data_dir})",
-          flush=True)
+    tls = make_local_tls(data_dir / "tls") if args.tls else None
+    api_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    print(f"starting redis-server, SeaweedFS, the API on {api_url} and one worker (logs in {data_dir})", flush=True)
     stop = {"now": False}
 
     def on_signal(signum: int, frame: object) -> None:
@@ -203,9 +275,13 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with stack(data_dir, api_port=port) as servers:
-        print(f"ready: API http://127.0.0.1:{port} (try GET /health, POST /fal-ai/rife/video); "
+    with stack(data_dir, api_port=port, tls=tls) as servers:
+        print(f"ready: API {api_url} (try GET /health, POST /fal-ai/rife/video); "
               f"S3 {servers['seaweedfs'].url}; Redis {servers['redis'].url}. Ctrl-C stops everything.", flush=True)
+        if tls:
+            print("for fal_client (Python) and the other official clients, in your shell:", flush=True)
+            for line in export_lines(api_url, tls):
+                print(line, flush=True)
         while not stop["now"]:
             for s in servers.values():
                 if s.proc.poll() is not None:

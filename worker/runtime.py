@@ -87,7 +87,7 @@ class Runtime:
 
     @property
     def address_policy(self) -> AddressPolicy:
-        return AddressPolicy.from_allowlist(self.settings.fetch_allow)
+        return AddressPolicy.from_allowlist(self.settings.fetch_allow, self.settings.fetch_deny)
 
     @property
     def heartbeat(self) -> Heartbeat:

@@ -153,6 +153,11 @@ class Settings:
         (),
         "Comma-separated hosts and CIDRs that `video_url` and webhooks may reach although private, loopback or link-local (e.g. `127.0.0.0/8,minio`).",
     )
+    fetch_deny: tuple[str, ...] = _setting(
+        "FETCH_DENY",
+        (),
+        "Comma-separated `address:port` or `CIDR:port` (IPv6 in brackets, e.g. `[::1]:6379`) that `video_url` and webhooks may never reach, even when FETCH_ALLOW allows the address: the service's own Redis and storage internals (`make run` sets it to its Redis and SeaweedFS master, volume, filer and gRPC ports).",
+    )
 
     # --- job limits (checked when the input is probed, before any inference; 0 = no limit) ---
     max_video_duration_s: float = _setting("MAX_VIDEO_DURATION_S", 600.0, "Longest input video, in seconds.")
@@ -216,6 +221,13 @@ class Settings:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError as e:
                     raise SettingsError(f"FETCH_ALLOW entry {entry!r} is not a valid CIDR") from e
+        from worker.fetch import parse_endpoint
+
+        for entry in self.fetch_deny:
+            try:
+                parse_endpoint(entry)
+            except ValueError as e:
+                raise SettingsError(f"FETCH_DENY entry {entry!r}: {e}") from e
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

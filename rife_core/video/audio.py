@@ -7,6 +7,11 @@ would drift out of sync, so it is dropped (and the caller logs why).
 
 The audio is read from its own demuxer over the same file, in step with the video being written
 (`copy_until`), so the muxer can interleave both without buffering the whole track.
+
+Audio never fails a job: empty packets (Vorbis in Ogg has them) are skipped, a packet that does
+not decode or mux is dropped and counted, and a demuxer that breaks off ends the track there. The
+caller logs `dropped` once at the end; a track that cannot be added at all is dropped by the caller
+with a WARN.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from fractions import Fraction
 
 import av
 
-from rife_core.video.probe import VideoInfo
+from rife_core.video.probe import VideoInfo, is_empty_packet
 
 LogFn = Callable[[str, str], None]
 
@@ -43,6 +48,8 @@ class AudioTrack:
         self._packets: Iterator[av.Packet] | None = None
         self._pending: av.Packet | None = None
         self._done = False
+        self.dropped = 0  # damaged audio packets left out
+        self.broke_off = False  # the audio ended early: the input's audio is damaged or truncated
 
     def attach(self, out: av.container.OutputContainer) -> None:
         """Add the audio stream to `out` (before its header is written)."""
@@ -63,11 +70,19 @@ class AudioTrack:
 
     def _next_packet(self) -> av.Packet | None:
         assert self._packets is not None
-        for packet in self._packets:
+        while True:
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                return None
+            except av.FFmpegError:
+                self.broke_off = True
+                return None
             if packet.dts is None and packet.pts is None:
                 continue  # the demuxer's end-of-stream marker
+            if is_empty_packet(packet):
+                continue  # a decoder would take it for the end of the stream
             return packet
-        return None
 
     def copy_until(self, t: float | None) -> None:
         """Write the input's audio up to time `t` of the output (everything left when None)."""
@@ -87,6 +102,12 @@ class AudioTrack:
             self._write(packet)
 
     def _write(self, packet: av.Packet) -> None:
+        try:
+            self._write_packet(packet)
+        except av.FFmpegError:
+            self.dropped += 1
+
+    def _write_packet(self, packet: av.Packet) -> None:
         assert self._out is not None and self._out_stream is not None
         if self._aac is not None:
             for frame in packet.decode():
@@ -107,8 +128,20 @@ class AudioTrack:
     def _finish(self) -> None:
         self._done = True
         if self._aac is not None and self._out is not None:
-            for out_packet in self._aac.encode(None):
-                self._out.mux(out_packet)
+            try:
+                for out_packet in self._aac.encode(None):
+                    self._out.mux(out_packet)
+            except av.FFmpegError:
+                self.dropped += 1
+
+    def problems(self) -> str | None:
+        """What went wrong with the audio, for one WARN line (None when nothing did)."""
+        parts = []
+        if self.dropped:
+            parts.append(f"{self.dropped} damaged audio packet(s) left out")
+        if self.broke_off:
+            parts.append("the audio track ends early (damaged or truncated)")
+        return "; ".join(parts) or None
 
     def close(self) -> None:
         if self._input is not None:

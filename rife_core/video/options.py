@@ -96,7 +96,8 @@ class VideoResult:
 
     `scene_cuts` holds every input frame index i such that a cut lies between frame i-1 and i.
     With `loop`, a cut between the last frame and the first is reported as 0 (frame -1 being the
-    last frame, cyclically).
+    last frame, cyclically). `warnings` holds the job's WARN lines (a truncated input, damaged
+    packets skipped, audio dropped...), so a client sees them in the result, not only in the logs.
     """
 
     output_path: Path
@@ -110,3 +111,4 @@ class VideoResult:
     scene_cuts: list[int]
     wall_s: float
     inference_s: float
+    warnings: list[str] = field(default_factory=list)

@@ -28,12 +28,13 @@ import torch
 from rife_core.errors import CancelledError, TooFewFramesError
 from rife_core.video.audio import plan_audio
 from rife_core.video.channel import Channel, Stopped
-from rife_core.video.decode import decode_frames
+from rife_core.video.decode import DecodeStats, decode_frames
 from rife_core.video.encode import ColorTags, Encoder, PngSink
 from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
 from rife_core.video.pairs import PairStats, interpolate_pairs
 from rife_core.video.probe import VideoInfo, check_limits, probe
 from rife_core.video.scenes import CutDetector
+from rife_core.video.sniff import plain_reason
 from rife_core.video.timing import output_fps, output_frame_count
 from rife_core.video.yuv import DeviceYuv420p
 
@@ -99,9 +100,12 @@ def interpolate_video(
     started = time.perf_counter()
     caller = threading.current_thread()
     held_logs: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+    warnings: list[str] = []  # every WARN line, also carried by the result (truncated input...)
 
     def say(level: str, message: str) -> None:
         # Pipeline threads hand their lines to the calling thread, which passes them on in order.
+        if level == "WARN":
+            warnings.append(message)
         if log is None:
             return
         if threading.current_thread() is caller:
@@ -143,6 +147,7 @@ def interpolate_video(
     say("INFO", f"encoder: H.264 (x264 preset {preset}, crf {options.crf}), yuv420p converted on the "
                 f"{'model device' if yuv_on_device else 'CPU'}")
     decoded_total: list[int] = []  # set once decoding has finished
+    decode_stats = DecodeStats()
     written = [0]
     audio_kept = [audio is not None]
 
@@ -155,6 +160,7 @@ def interpolate_video(
                 num_frames=n,
                 loop=options.loop,
                 log=say,
+                stats=decode_stats,
             )
             count = 0
             while True:
@@ -186,7 +192,8 @@ def interpolate_video(
         except Exception as e:
             if audio is None:
                 raise
-            say("WARN", f"audio dropped: it cannot be carried into MP4 ({e})")
+            codec = info.audio.codec if info.audio is not None else "input"
+            say("WARN", f"audio dropped: the {codec} track cannot be carried into the MP4 ({plain_reason(e)})")
             audio, audio_kept[0] = None, False
             encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, None, to_yuv420p=to_yuv,
                               preset=preset)
@@ -201,6 +208,9 @@ def interpolate_video(
             t0 = time.perf_counter()
             encoder.close()
             stage.busy_s += time.perf_counter() - t0
+            trouble = audio.problems() if audio is not None else None
+            if trouble:
+                say("WARN", f"audio: {trouble}; the rest of the audio is kept")
         except BaseException:
             encoder.abort()
             raise
@@ -209,14 +219,17 @@ def interpolate_video(
     encoder_stage = _Stage("rife-encode", encode_body, stop)
     stats = PairStats()
     last_progress = [0.0]
+    total_known = [False]  # the true total was reported (the header's estimate may be far off)
 
     def report(final: bool = False) -> None:
         if progress is None:
             return
         now = time.perf_counter()
-        if not final and now - last_progress[0] < PROGRESS_INTERVAL_S:
+        truth = bool(decoded_total) and not total_known[0]
+        if not final and not truth and now - last_progress[0] < PROGRESS_INTERVAL_S:
             return
         last_progress[0] = now
+        total_known[0] = total_known[0] or bool(decoded_total)
         total = output_frame_count(decoded_total[0], n, options.loop) if decoded_total else expected
         done = written[0]
         elapsed = now - started
@@ -302,6 +315,7 @@ def interpolate_video(
         scene_cuts=sorted(stats.cuts),
         wall_s=wall,
         inference_s=stats.inference_s,
+        warnings=list(warnings),
     )
     say(
         "INFO",

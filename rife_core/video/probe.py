@@ -18,6 +18,7 @@ import av
 
 from rife_core.errors import InvalidVideoError, LimitExceededError, TooFewFramesError
 from rife_core.video.options import Limits
+from rife_core.video.sniff import is_animated_webp, looks_like, plain_reason, y4m_size
 from rife_core.video.timing import pick_input_rate
 
 LogFn = Callable[[str, str], None]
@@ -63,15 +64,30 @@ class VideoInfo:
 
 
 def open_input(path: Path) -> av.container.InputContainer:
-    """Open a media file, turning every way it can fail into InvalidVideoError."""
+    """Open a media file, turning every way it can fail into InvalidVideoError (in the user's words:
+    the file is "the video", FFmpeg's errno and the local path stay out of the message)."""
     if not path.is_file():
-        raise InvalidVideoError(f"input {path.name!r} does not exist or is not a file")
+        raise InvalidVideoError("the video does not exist or is not a file")
     if path.stat().st_size == 0:
-        raise InvalidVideoError(f"input {path.name!r} is empty (0 bytes)")
+        raise InvalidVideoError("the video is empty (0 bytes)")
     try:
         return av.open(os.fspath(path), "r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
-        raise InvalidVideoError(f"input {path.name!r} is not a readable media file: {e}") from e
+        what = looks_like(path)
+        if what is not None:
+            raise InvalidVideoError(f"not a video: looks like {what}") from e
+        reason = plain_reason(e) if isinstance(e, av.FFmpegError) else "its data is invalid or damaged"
+        raise InvalidVideoError(f"the video cannot be read: {reason}") from e
+
+
+def is_empty_packet(packet: av.Packet) -> bool:
+    """A zero-length packet inside a stream (Theora's "repeat the last frame", Vorbis padding).
+
+    Handing one to a decoder means "end of stream": it drains, and refuses every later packet, so
+    a plain decode loop silently stops there. The demuxer's own end-of-stream marker (no timestamps
+    at all) is not one of these: that is the flush the decoder needs.
+    """
+    return packet.size == 0 and (packet.pts is not None or packet.dts is not None)
 
 
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -80,7 +96,7 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
         if not s.disposition & av.stream.Disposition.attached_pic:
             return s
     kinds = sorted({str(s.type) for s in container.streams})
-    raise InvalidVideoError(f"input has no video stream (found: {', '.join(kinds) or 'no streams'})")
+    raise InvalidVideoError(f"not a video: the file has no video stream (found: {', '.join(kinds) or 'no streams'})")
 
 
 def rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> int:
@@ -145,21 +161,34 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
 
 def _first_frame(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> av.VideoFrame:
     """Decode the first frame; a stream with no packets at all has too few frames, one whose
-    packets do not decode is broken."""
+    packets do not decode is broken. Empty packets and a damaged packet before the first good
+    frame are skipped, as decoding does later."""
     packets = 0
+    error: av.FFmpegError | None = None
     try:
         for packet in container.demux(stream):
+            if is_empty_packet(packet):
+                continue
             packets += packet.size > 0
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as e:
+                error = e
+                continue
+            for frame in frames:
                 if isinstance(frame, av.VideoFrame):
                     return frame
     except av.FFmpegError as e:
-        raise InvalidVideoError(
-            f"video stream cannot be decoded ({e}); the file may be truncated or corrupt"
-        ) from e
+        error = e
     if packets == 0 and not stream.frames:
         raise TooFewFramesError("the video stream has no frames; at least two are needed to interpolate")
-    raise InvalidVideoError("video stream has no decodable frame; the file may be truncated or corrupt")
+    if error is not None:
+        if is_animated_webp(Path(container.name)):
+            raise InvalidVideoError(
+                "animated WebP cannot be decoded here (FFmpeg decodes still WebP only): convert it to GIF, APNG or MP4"
+            ) from error
+        raise InvalidVideoError(f"the video cannot be decoded: {plain_reason(error)}") from error
+    raise InvalidVideoError("the video has no decodable frame; the file may be truncated or corrupt")
 
 
 def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
@@ -174,6 +203,9 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
     """Probe `path`; raise InvalidVideoError, TooFewFramesError or LimitExceededError as early as possible."""
     path = Path(path)
     warn = (lambda msg: log("WARN", msg)) if log else (lambda msg: None)
+    declared = y4m_size(path)  # FFmpeg refuses an absurd Y4M size itself, with an unrelated errno
+    if declared is not None:
+        _check_size(*declared, limits)
     with open_input(path) as container:
         stream = video_stream(container)
         ctx = stream.codec_context

@@ -198,6 +198,7 @@ def test_a_presumed_dead_run_notices_at_its_next_check_and_a_stopping_one_hands_
 def test_client_messages_lose_local_paths_but_keep_urls():
     from worker.failures import public_message
 
-    ffmpeg = "input 'input' is not a readable media file: Invalid data found when processing input: '/tmp/w-host-1-ab/job-1/input'"
-    assert public_message(ffmpeg).endswith("processing input: 'input'")
+    ffmpeg = "the video cannot be read: [Errno 1094995529] Invalid data found when processing input: '/tmp/w-host-1-ab/job-1/input'"
+    assert public_message(ffmpeg) == "the video cannot be read: Invalid data found when processing input: the video"
+    assert public_message("Invalid argument: 'avcodec_send_packet()' returned 22") == "Invalid argument"
     assert public_message("GET https://h.example/a/b.mp4 gave 10/20 frames") == "GET https://h.example/a/b.mp4 gave 10/20 frames"

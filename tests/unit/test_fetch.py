@@ -110,3 +110,21 @@ def test_http_errors_and_bad_schemes(receiver, tmp_path):
 def test_name_from_url():
     assert name_from_url("https://h/x/My%20Clip.final.mp4?sig=1") == "My_Clip.final"
     assert name_from_url("https://h/") == "video"
+
+
+def test_denied_ports_win_over_the_allowlist():
+    # `make run`: loopback allowed for local test servers, its own Redis and S3 ports never.
+    policy = AddressPolicy.from_allowlist(["127.0.0.0/8", "localhost"], deny=["127.0.0.0/8:6379", "[::1]:6379"])
+    assert policy.resolve("127.0.0.1", 8080) == [ipaddress.ip_address("127.0.0.1")]
+    assert policy.resolve("127.0.0.5", 6380)
+    for host in ("127.0.0.1", "127.0.0.5", "localhost", "[::1]"):
+        with pytest.raises(BlockedAddressError, match="own servers"):
+            policy.resolve(host, 6379)
+
+
+@pytest.mark.parametrize("entry", ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:99999", "redis:6379", "::1:6379", "[::1]"])
+def test_deny_entries_must_be_address_and_port(entry):
+    from worker.fetch import parse_endpoint
+
+    with pytest.raises(ValueError):
+        parse_endpoint(entry)

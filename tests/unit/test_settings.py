@@ -39,6 +39,7 @@ def test_values_are_parsed_by_type():
         {"STORAGE_BACKEND": "ftp"},
         {"JOB_TIMEOUT_S": "0"},
         {"FETCH_ALLOW": "10.0.0.0/33"},
+        {"FETCH_DENY": "redis:6379"},
         {"API_TLS_CERT": "/x.pem"},
     ],
 )

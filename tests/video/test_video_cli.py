@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -79,3 +80,39 @@ def test_python_dash_m_entry_point(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "3 frames at 10 fps" in proc.stdout and "6 frames at 12 fps" in proc.stdout
     assert read_video(out).frames == 6
+
+
+def test_errors_are_one_line_with_their_type_and_a_traceback_only_with_debug(tmp_path, capsys):
+    src = tmp_path / "in.mp4"
+    write_video(src, [moving_square(i) for i in range(4)])
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    out = blocked / "out.mp4"  # its folder is a file
+    assert main(["interpolate", str(src), str(out), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.startswith("error")]
+    assert len(lines) == 1 and re.match(r"error \((FileExistsError|NotADirectoryError)\): ", lines[0]), err
+    assert main(["interpolate", str(src), str(out), "--device", "cpu", "--debug"]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_invalid_input_names_the_file_and_what_it_looks_like(tmp_path, capsys):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("meeting notes\n" * 20)
+    assert main(["interpolate", str(bad), str(tmp_path / "out.mp4")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error (invalid_video): {bad}: not a video: looks like a text file\n"
+
+
+def test_ogg_with_empty_vorbis_packets_and_a_truncated_file_complete(tmp_path, capsys):
+    from corpus import BY_NAME, truncate, write_case
+
+    ogg = write_case(BY_NAME["ogg_vp8_vorbis_empty"], tmp_path)
+    assert main(["interpolate", str(ogg), str(tmp_path / "ogg.mp4"), "--device", "cpu"]) == 0
+    assert "20 frames at 10 fps" in capsys.readouterr().out
+    cut = truncate(write_case(BY_NAME["mp4_h264_aac"], tmp_path), 0.3)
+    assert main(["interpolate", str(cut), str(tmp_path / "cut.mp4"), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "3 frames at 10 fps" in captured.out
+    assert "[WARN] the video looks truncated" in captured.err and "Traceback" not in captured.err
