@@ -46,6 +46,11 @@ function classify(doc, raw) {
       const inner = classify(doc, rest[0]);
       return { ...inner, schema: { ...inner.schema, ...outer }, nullable: true };
     }
+    const choices = rest.map((a) => resolve(doc, a));
+    if (choices.every((a) => a.enum || a.const !== undefined)) { // e.g. "auto" | 8 | 10 written as two enums
+      const values = choices.flatMap((a) => a.enum || [a.const]);
+      return { kind: "enum", schema: { ...outer, enum: values }, nullable };
+    }
     return { kind: "union", schema: outer, nullable, alts: rest.map((a) => resolve(doc, a)) };
   }
   if (Array.isArray(schema.type)) {

@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import httpx
+import msgspec
 import pytest
 from clips import cut_clip, describe_video
+from msgspec import Meta
 
 from rife_core.samples import sample_clip
 
@@ -221,3 +223,103 @@ def test_playground_end_to_end(page_stack: Any, browser: Any, clips: dict[str, P
     assert [s.text for s in driver.find_elements(By.CSS_SELECTOR, "#history .badge")][:2] == ["CANCELLED", "OK"]
     errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE" and "401" not in e["message"]]
     assert errors == []
+
+
+class Output(msgspec.Struct, kw_only=True):
+    """The shape of the nested extension fields the request is gaining (codec, container, quality, bit depth)."""
+
+    codec: Annotated[Literal["h264", "hevc", "prores"], Meta(description="Video codec.")] = "h264"
+    container: Literal["mp4", "mov", "mkv"] = "mp4"
+    quality: Annotated[int, Meta(ge=0, le=51, description="crf.")] = 18
+    bit_depth: Literal["auto", 8, 10] = "auto"
+
+
+class FutureInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    video_url: str
+    num_frames: Annotated[int, Meta(ge=1, le=4)] = 1
+    target_fps: Annotated[float | str | None, Meta(description='A number or a rational string like "60000/1001".')] = None
+    dedup: bool = False
+    output: Output | None = None
+    scale: Annotated[float, Meta(gt=0, le=4)] = 1.0
+    model: str | None = None
+
+
+def test_form_renders_any_request_schema(page_stack: Any, browser: Any) -> None:
+    """The form generator on the request as it is growing: unions, a nested object, nullable fields.
+
+    Rendered from msgspec's own schema of a struct shaped like the coming fields, in the page's
+    origin, then filled in by typing and clicking as a person would.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = browser
+    (schema,), components = msgspec.json.schema_components([FutureInput], ref_template="#/components/schemas/{name}")
+    document = {
+        "paths": {"/fal-ai/rife/video": {"post": {"operationId": "submit", "requestBody": {"content": {"application/json": {"schema": schema}}}}}},
+        "components": {"schemas": components},
+    }
+    driver.get(page_stack.url + "/health")  # any page of this origin: the module is imported from it
+    driver.execute_async_script(
+        """
+        const [doc, done] = arguments;
+        const { buildForm, requestSchema } = await import('/playground/form.js');
+        const box = document.createElement('form');
+        document.body.replaceChildren(box);
+        window.__form = buildForm(box, doc, requestSchema(doc), { skip: ['video_url'] });
+        done();
+        """,
+        document,
+    )
+
+    def collect() -> dict[str, Any]:
+        return dict(driver.execute_script("return window.__form.collect()"))
+
+    assert collect() == {"body": {}, "problems": []}  # nothing changed: nothing sent
+    kinds = {
+        name: driver.execute_script(f"const e = document.getElementById('f-{name}'); return [e.tagName, e.type]")
+        for name in ("num_frames", "target_fps", "dedup", "output", "output-codec", "output-quality", "output-bit_depth", "scale", "model")
+    }
+    assert kinds == {
+        "num_frames": ["INPUT", "number"],
+        "target_fps": ["INPUT", "text"],
+        "dedup": ["INPUT", "checkbox"],
+        "output": ["FIELDSET", "fieldset"],
+        "output-codec": ["SELECT", "select-one"],
+        "output-quality": ["INPUT", "number"],
+        "output-bit_depth": ["SELECT", "select-one"],
+        "scale": ["INPUT", "number"],
+        "model": ["INPUT", "text"],
+    }
+    quality = driver.find_element(By.ID, "f-output-quality")
+    assert (quality.get_attribute("min"), quality.get_attribute("max"), quality.get_attribute("value")) == ("0", "51", "18")
+    assert driver.find_element(By.ID, "f-scale").get_attribute("step") == "any"
+    assert "60000/1001" in driver.find_element(By.ID, "f-target_fps-desc").text
+
+    target = driver.find_element(By.ID, "f-target_fps")
+    target.send_keys("60000/1001")
+    driver.find_element(By.ID, "f-dedup").click()
+    Select(driver.find_element(By.ID, "f-output-codec")).select_by_visible_text("hevc")
+    Select(driver.find_element(By.ID, "f-output-bit_depth")).select_by_visible_text("10")
+    assert collect() == {"body": {"target_fps": "60000/1001", "dedup": True, "output": {"codec": "hevc", "bit_depth": 10}}, "problems": []}
+
+    target.clear()
+    target.send_keys("59.94")  # a number where the schema takes a number or a string
+    Select(driver.find_element(By.ID, "f-output-codec")).select_by_visible_text("h264")  # back to the default
+    quality.clear()
+    quality.send_keys("20")
+    num = driver.find_element(By.ID, "f-num_frames")
+    num.clear()
+    num.send_keys("1")  # typed, but the default: not sent
+    assert collect()["body"] == {"target_fps": 59.94, "dedup": True, "output": {"quality": 20, "bit_depth": 10}}
+
+    num.clear()
+    num.send_keys("2.5")
+    assert collect()["problems"] == ["num_frames: enter a whole number"]
+    assert num.get_attribute("aria-invalid") == "true"
+    # A 422's `loc` marks the nested field it names.
+    assert driver.execute_script("return window.__form.markError(['body', 'output', 'quality'], 'too high')")
+    assert quality.get_attribute("aria-invalid") == "true" and driver.find_element(By.ID, "f-output-quality-err").text == "too high"
+    driver.execute_script("window.__form.reset()")
+    assert collect() == {"body": {}, "problems": []}
+    assert quality.get_attribute("aria-invalid") is None
