@@ -476,6 +476,7 @@ function renderHistory() {
 
 /** Brings the status of unfinished entries up to date (one status read each). */
 async function refreshHistory() {
+  if (document.body.dataset.auth === "1" && !sessionStorage.getItem(KEY_STORE)) return; // no key yet: no 401 at load
   for (const entry of history()) {
     if (entry.status !== "IN_QUEUE" && entry.status !== "IN_PROGRESS") continue;
     const resp = await api(`${REQUESTS}/${entry.id}/status`).catch(() => null);

@@ -170,6 +170,18 @@ def test_playground_end_to_end(page_stack: Any, browser: Any, clips: dict[str, P
         "output_duration_s": round(expected / float(source["fps"] * (NUM_FRAMES + 1)), 6),
     }
 
+    # Every control has a name a screen reader announces, and the players answer the keyboard.
+    unlabelled = driver.execute_script(
+        """return [...document.querySelectorAll('input, select, button, video:not([aria-hidden])')]
+             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+             .map(e => e.id || e.outerHTML.slice(0, 60))"""
+    )
+    assert unlabelled == []
+    driver.find_element(By.ID, "video-out").send_keys(".")
+    wait(driver, lambda: "frame 2" in text(driver, "time"), "a frame step from the keyboard")
+    driver.find_element(By.ID, "video-out").send_keys(",")
+    wait(driver, lambda: "frame 1" in text(driver, "time"), "a frame step back from the keyboard")
+
     # The transport drives both players: a frame step moves both, paused, by one output frame.
     driver.find_element(By.ID, "step-fwd").click()
     driver.find_element(By.ID, "step-fwd").click()
