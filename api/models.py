@@ -22,6 +22,17 @@ class File(msgspec.Struct):
     file_size: Annotated[int, Meta(description="Size of the file in bytes.")]
 
 
+class MediaSummary(msgspec.Struct, kw_only=True):
+    """Frame counts and rates before and after (an extension: fal's clients ignore keys they do not know)."""
+
+    output_frames: int
+    output_fps: float
+    output_duration_s: float | UnsetType = UNSET
+    input_frames: int | UnsetType = UNSET
+    input_fps: float | UnsetType = UNSET
+    duration_s: Annotated[float | UnsetType, Meta(description="Duration of the input in seconds.")] = UNSET
+
+
 class VideoOutput(msgspec.Struct):
     """Output of fal-ai/rife/video."""
 
@@ -31,6 +42,7 @@ class VideoOutput(msgspec.Struct):
         Meta(description="(extension) What the job had to work around, e.g. a truncated input processed as far as it "
                          "decodes; absent when nothing. fal's clients ignore it."),
     ] = UNSET
+    media: Annotated[MediaSummary | UnsetType, Meta(description="(extension) Frame counts and rates, input and output.")] = UNSET
 
 
 LogLevel = Literal["INFO", "WARN", "ERROR", "DEBUG", "STDOUT", "STDERR"]

@@ -249,11 +249,28 @@ def _process(
             base_url=record.base_url or settings.public_base_url,
         ),
     )
-    result: dict[str, Any] = {"video": stored.as_fal_file()}
+    result: dict[str, Any] = {"video": stored.as_fal_file(), **media_summary(video)}
     warnings = [public_message(w) for w in getattr(video, "warnings", None) or []]
     if warnings:  # e.g. a truncated input: the client sees it in the result, fal's clients ignore the key
         result["warnings"] = warnings
     return result, {"inference_time": round(float(video.inference_s), 4)}
+
+
+def media_summary(video: Any) -> dict[str, Any]:
+    """`{"media": {...}}`: frame counts, rates and durations (input's `duration_s`) before and after.
+
+    An extra key of the result (fal's clients ignore keys they do not know). Engines report what
+    they know: the input side is left out when an engine (a test stand-in) does not report it.
+    """
+    out_frames, out_fps = int(video.output_frames), float(video.output_fps)
+    media: dict[str, Any] = {"output_frames": out_frames, "output_fps": round(out_fps, 6)}
+    if out_fps:
+        media["output_duration_s"] = round(out_frames / out_fps, 6)
+    in_frames, in_fps = getattr(video, "input_frames", None), getattr(video, "input_fps", None)
+    if in_frames is not None and in_fps:
+        media.update(input_frames=int(in_frames), input_fps=round(float(in_fps), 6))
+        media["duration_s"] = round(int(in_frames) / float(in_fps), 6)
+    return {"media": media}
 
 
 def _finish(
