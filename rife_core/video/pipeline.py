@@ -178,7 +178,7 @@ def interpolate_video(
                     f"{'model device' if yuv_on_device else 'CPU'}")
     else:
         say("INFO", f"encoder: {plan.encoder} {plan.pix_fmt} ({plan.bits}-bit) in {container}, "
-                    f"{', '.join(f'{k} {v}' for k, v in plan.options.items() if k != 'x265-params') or 'defaults'}")
+                    f"{', '.join(f'{k} {v}' for k, v in plan.options.items() if not k.endswith('-params')) or 'defaults'}")
     tags = info.container_metadata.output_tags(options.keep_location_metadata) if container not in ("gif", "webp") else {}
     chapters = info.container_metadata.chapters if options.use_calculated_fps and container not in ("gif", "webp") else ()
     if info.container_metadata.chapters and not chapters:
