@@ -64,6 +64,8 @@ EXTENSIONS = {
 # one is tens of megabytes; past these the request is refused (limit `gif_limit`) and WebP is the answer.
 GIF_MAX_SIDE = 1024
 GIF_MAX_FRAMES = 1000
+# SVT-AV1 hangs (never returns) on some frames with a side below 32 pixels, so such outputs are refused.
+AV1_MIN_SIDE = 32
 
 
 @dataclass(frozen=True)

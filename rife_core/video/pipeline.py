@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from rife_core.errors import CancelledError, LimitExceededError, TooFewFramesError
+from rife_core.errors import CancelledError, InvalidVideoError, LimitExceededError, TooFewFramesError
 from rife_core.video.audio import plan_audio
 from rife_core.video.channel import Channel, Stopped
 from rife_core.video.decode import decode_frames
 from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
 from rife_core.video.encode import ColorTags, PngSink, open_encoder
-from rife_core.video.formats import GIF_MAX_FRAMES, GIF_MAX_SIDE
+from rife_core.video.formats import AV1_MIN_SIDE, GIF_MAX_FRAMES, GIF_MAX_SIDE
 from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
 from rife_core.video.pairs import PairStats, interpolate_pairs
 from rife_core.video.probe import VideoInfo, check_limits, probe
@@ -92,8 +92,15 @@ def _describe(info: VideoInfo, options: InterpolationOptions, out_fps, expected:
                     "keeps the colour tags (primaries, transfer, matrix, range) without it")
 
 
-def _check_gif(info: VideoInfo, options: InterpolationOptions, expected: int) -> None:
-    """GIFs are refused above GIF_MAX_SIDE / GIF_MAX_FRAMES before any work (see formats)."""
+def _check_output_size(info: VideoInfo, options: InterpolationOptions, expected: int) -> None:
+    """Sizes an output format cannot take are refused before any work: GIFs above GIF_MAX_SIDE /
+    GIF_MAX_FRAMES (see formats), AV1 below AV1_MIN_SIDE."""
+    if options.output.codec == "av1" and min(info.even_size) < AV1_MIN_SIDE:
+        # SVT-AV1 hangs on some frames narrower than this (e.g. 128x16), rather than failing.
+        raise InvalidVideoError(
+            f"an av1 output needs at least {AV1_MIN_SIDE} pixels on each side; this video is "
+            f"{info.width}x{info.height} (use hevc or vp9)"
+        )
     if options.output.codec != "gif":
         return
     if max(info.width, info.height) > GIF_MAX_SIDE or expected > GIF_MAX_FRAMES:
@@ -142,7 +149,7 @@ def interpolate_video(
     out_fps = output_fps(info.fps, n, options.use_calculated_fps, options.fps)
     expected = output_frame_count(info.frame_count, n, options.loop)
     check_limits(info, options.limits, expected)
-    _check_gif(info, options, expected)
+    _check_output_size(info, options, expected)
     _describe(info, options, out_fps, expected, say)
     fmt = options.output
     container = fmt.resolved_container
