@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from rife_core.errors import RifeError
-from rife_core.video.formats import CODECS, CONTAINERS, OutputFormat, format_for_path
+from rife_core.video.formats import CODECS, CONTAINERS, BitDepth, OutputFormat, format_for_path
 from rife_core.weights import DEFAULT_MODEL, WeightsError, fetch, list_models, register_model
 
 
@@ -93,7 +93,7 @@ def _add_model(name: str, path_or_url: str, sha256: str | None) -> int:
 
 def output_format(args: argparse.Namespace) -> OutputFormat:
     """--codec / --container / --codec-quality / --bit-depth, with the output path's extension as the container."""
-    depth = "auto" if args.bit_depth == "auto" else int(args.bit_depth)
+    depth: BitDepth = "auto" if args.bit_depth == "auto" else 10 if args.bit_depth == "10" else 8
     return format_for_path(str(args.output), args.codec, args.container, args.output_quality, depth)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from typing import cast
 
 import av
 
@@ -65,7 +66,7 @@ class AudioTrack:
             ctx = src.codec_context
             # Opus runs at 48 kHz only (PyAV resamples the decoded frames to the encoder's rate).
             rate = 48_000 if self.codec == "libopus" else ctx.sample_rate
-            aac = out.add_stream(self.codec, rate=rate)
+            aac = cast(av.audio.stream.AudioStream, out.add_stream(self.codec, rate=rate))
             # A named layout: the encoder refuses "N channels" layouts without a channel order.
             aac.layout = _AAC_LAYOUTS.get(ctx.layout.nb_channels, "stereo")
             aac.bit_rate = OPUS_BITRATE if self.codec == "libopus" else AAC_BITRATE

@@ -13,9 +13,11 @@ for "can this encoder be opened".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import cast
 
 from rife_core.video.formats import OutputFormat
 from rife_core.video.metadata import HdrMetadata
@@ -115,13 +117,15 @@ def choose_encoder(codec: str, setting: str, device_type: str,
     return None, f"encoder: {nvenc} cannot be opened ({why}); falling back to {SOFTWARE[codec]} on the CPU"
 
 
+@functools.cache
 def nvenc_cannot_open(name: str) -> str | None:
     """Open `name` once on a small frame: NVENC fails here on GPUs without a video engine, with no
-    driver, or when its sessions are used up."""
+    driver, or when its sessions are used up. Asked once per process (a GPU does not grow a video
+    engine), so a worker on an H100 does not pay for the failed open on every job."""
     import av
 
     try:
-        ctx = av.CodecContext.create(name, "w")
+        ctx = cast(av.VideoCodecContext, av.CodecContext.create(name, "w"))
         ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
         ctx.time_base = Fraction(1, 25)
         ctx.open()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -106,7 +106,7 @@ class Encoder:
                      "time_base": Fraction(1, 1000), "metadata": {"title": c.title} if c.title else {}}
                     for i, c in enumerate(chapters)
                 ])
-            stream = self._container.add_stream(self.plan.encoder, rate=self.fps)
+            stream = cast(av.video.stream.VideoStream, self._container.add_stream(self.plan.encoder, rate=self.fps))
             stream.width, stream.height, stream.pix_fmt = width, height, self.plan.pix_fmt
             stream.time_base = self.time_base
             ctx = stream.codec_context

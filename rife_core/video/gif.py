@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -49,7 +50,7 @@ class GifEncoder:
         """(256, 3) uint8 RGB palette from every frame (FFmpeg palettegen, no transparent entry)."""
         w, h = self._size
         graph = av.filter.Graph()
-        src = graph.add_buffer(width=w, height=h, format="rgb24", time_base=1 / self.fps)
+        src = graph.add_buffer(width=w, height=h, format=av.VideoFormat("rgb24"), time_base=1 / self.fps)
         gen = graph.add("palettegen", "max_colors=256:reserve_transparent=0:stats_mode=full")
         sink = graph.add("buffersink")
         src.link_to(gen)
@@ -81,7 +82,7 @@ class GifEncoder:
                     cells = rgb >> (8 - _BITS)
                     index = lut[(cells[..., 0].astype(np.int32) << (2 * _BITS)) | (cells[..., 1].astype(np.int32) << _BITS)
                                 | cells[..., 2]]
-                    frame = av.VideoFrame.from_ndarray((index, argb), format="pal8")
+                    frame = av.VideoFrame.from_ndarray(cast(Any, (index, argb)), format="pal8")  # pal8: (indices, ARGB)
                     frame.pts, frame.time_base = i, 1 / self.fps
                     for packet in stream.encode(frame):
                         out.mux(packet)

@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 from rife_core.errors import CancelledError, InvalidVideoError, LimitExceededError, TooFewFramesError
-from rife_core.video.audio import plan_audio
+from rife_core.video.audio import AudioTrack, plan_audio
 from rife_core.video.channel import Channel, Stopped
-from rife_core.video.decode import decode_frames
 from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
-from rife_core.video.encode import ColorTags, PngSink, open_encoder
+from rife_core.video.decode import decode_frames
+from rife_core.video.encode import ColorTags, Encoder, PngSink, open_encoder
 from rife_core.video.formats import AV1_MIN_SIDE, GIF_MAX_FRAMES, GIF_MAX_SIDE
+from rife_core.video.gif import GifEncoder
 from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
 from rife_core.video.pairs import PairStats, interpolate_pairs
 from rife_core.video.probe import VideoInfo, check_limits, probe
@@ -173,8 +174,8 @@ def interpolate_video(
     device = getattr(model, "device", None) or torch.device("cpu")
     preset = options.preset or default_preset(device.type)
     hw_encoder, encoder_note = choose_encoder(fmt.codec, options.video_encoder, device.type, nvenc_cannot_open)
-    if encoder_note:
-        say("WARN" if hw_encoder is None else "INFO", encoder_note)
+    if encoder_note:  # a fallback is a warning only when NVENC was asked for by name
+        say("WARN" if hw_encoder is None and options.video_encoder == "nvenc" else "INFO", encoder_note)
     plan = plan_codec(fmt, bits, options.crf, preset, info.hdr, hw_encoder)
     yuv_on_device = options.yuv_on_model_device
     if yuv_on_device is None:
@@ -234,16 +235,20 @@ def interpolate_video(
         pngs = PngSink(options.frames_dir) if options.frames_dir is not None else None
         color = ColorTags.for_input(info)
         to_yuv = DeviceYuv420p(device, color.colorspace, color.color_range == 2) if yuv_on_device else None
-        extra = dict(output=fmt, to_yuv420p=to_yuv, preset=preset, bits=bits, hdr=info.hdr, tags=tags,
-                     chapters=chapters, encoder=hw_encoder)
+
+        def make(track: AudioTrack | None) -> Encoder | GifEncoder:
+            return open_encoder(temp_path, width, height, out_fps, options.crf, color, track, output=fmt,
+                                to_yuv420p=to_yuv, preset=preset, bits=bits, hdr=info.hdr, tags=tags,
+                                chapters=chapters, encoder=hw_encoder)
+
         try:
-            encoder = open_encoder(temp_path, width, height, out_fps, options.crf, color, audio, **extra)
+            encoder = make(audio)
         except Exception as e:
             if audio is None:
                 raise
             say("WARN", f"audio dropped: it cannot be carried into {container.upper()} ({e})")
             audio, audio_kept[0] = None, False
-            encoder = open_encoder(temp_path, width, height, out_fps, options.crf, color, None, **extra)
+            encoder = make(None)
         try:
             for frame in outputs:
                 t0 = time.perf_counter()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 
@@ -176,11 +177,19 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
 def _hdr_of(frame: av.VideoFrame) -> HdrMetadata | None:
     """HDR10 side data of a decoded frame (HEVC and AV1 repeat it on key frames; the first has it)."""
     found: dict[str, bytes] = {}
-    for sd in frame.side_data:
+    for sd in cast(Any, frame.side_data):  # iterating yields the SideData entries (the stubs say keys)
         name = getattr(sd.type, "name", str(sd.type))
         if name in ("MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL"):
             found[name] = bytes(sd)
     return HdrMetadata.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
+
+
+def _container_metadata(container: av.container.InputContainer) -> ContainerMetadata:
+    """Tags and chapters are a courtesy: odd ones (undecodable text, broken chapter tables) never fail a job."""
+    try:
+        return ContainerMetadata.read(container)
+    except Exception:
+        return ContainerMetadata()
 
 
 def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None) -> VideoInfo:
@@ -249,7 +258,7 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
             color_trc=int(first.color_trc or ctx.color_trc or 2),
             audio=_audio_info(container),
             hdr=_hdr_of(first),
-            container_metadata=ContainerMetadata.read(container),
+            container_metadata=_container_metadata(container),
         )
     if w < 2 or h < 2:
         raise InvalidVideoError(f"video is {w}x{h}; frames must be at least 2x2")
