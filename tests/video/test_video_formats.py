@@ -268,3 +268,43 @@ def test_av1_below_its_minimum_size_is_refused(tmp_path, blend, run):
     with pytest.raises(InvalidVideoError, match="an av1 output needs at least 32 pixels on each side"):
         run(src, tmp_path / "out.mp4", blend, output=OutputFormat(codec="av1"))
     assert blend.calls == []
+
+
+def _old_encode(path: Path, frames: list[np.ndarray], rate: Fraction, crf: int = 17, preset: str = "veryfast") -> None:
+    """The service's encode before output formats existed, verbatim: libx264 yuv420p in MP4, +faststart,
+    frame threads on every core, BT.601 tags and matrix for this SD clip."""
+    out = av.open(os.fspath(path), "w", format="mp4", options={"movflags": "+faststart"})
+    stream = out.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+    stream.time_base = 1 / rate
+    ctx = stream.codec_context
+    ctx.time_base = 1 / rate
+    ctx.thread_count = os.cpu_count() or 1
+    ctx.thread_type = "FRAME"
+    ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc = 1, 6, 6, 6
+    stream.options = {"crf": str(crf), "preset": preset}
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace="SMPTE170M", dst_color_range="MPEG")
+        frame.pts, frame.time_base = i, 1 / rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+
+
+def test_default_output_is_bit_identical_to_the_old_encode(tmp_path, blend, run):
+    """8-bit input, no `output`: the video bitstream equals what the service wrote before (same frames)."""
+    from clipmaker import read_pngs
+
+    src = write_video(tmp_path / "in.mp4", [moving_square(i) for i in range(6)], rate=10, options={"qp": "0"})
+    run(src, tmp_path / "new.mp4", blend, frames_dir=tmp_path / "png")
+    _old_encode(tmp_path / "old.mp4", read_pngs(tmp_path / "png"), Fraction(20))
+
+    def packets(path: Path) -> list[bytes]:
+        with av.open(os.fspath(path)) as c:
+            return [bytes(p) for p in c.demux(video=0) if p.size]
+
+    new, old = packets(tmp_path / "new.mp4"), packets(tmp_path / "old.mp4")
+    assert len(new) == 11 and new == old

@@ -13,8 +13,8 @@ import torch
 
 from rife_core.video.formats import OutputFormat
 from rife_core.video.metadata import HdrMetadata
-from rife_core.video.probe import probe
 from rife_core.video.options import Limits
+from rife_core.video.probe import probe
 
 # The recipe of ../shared/README.md: BT.2020 primaries, PQ transfer, BT.2020 matrix, 1000-nit mastering display.
 X265_HDR = ("colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:"
