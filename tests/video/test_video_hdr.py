@@ -124,3 +124,29 @@ def test_interpolator_takes_16_bit_frames(model):
     assert len(torch.unique(out16)) > len(torch.unique(out8))  # levels between the 8-bit steps exist
     with pytest.raises(ValueError, match="one dtype"):
         model.interpolate(a8, b8.to(torch.int32).to(torch.uint16), [0.5])
+
+
+def test_hlg_transfer_is_kept(tmp_path, blend, run):
+    """HLG (ARIB STD-B67, AVColorTransferCharacteristic 18) in, HLG out; no mastering metadata involved."""
+    src = tmp_path / "hlg.mkv"
+    out = av.open(os.fspath(src), "w")
+    stream = out.add_stream("libx265", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p10le"
+    stream.options = {"x265-params": "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc"}
+    ctx = stream.codec_context
+    ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 9, 18, 9, 1
+    for i in range(4):
+        rgb = np.full((48, 64, 3), 1000 * (i + 1), np.uint16)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(
+            format="yuv420p10le", dst_colorspace="BT2020", dst_color_range="MPEG")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    result = run(src, tmp_path / "out.mp4", blend, output=OutputFormat(codec="hevc"))
+    with av.open(os.fspath(result.output_path)) as c:
+        frame = next(c.decode(video=0))
+    assert (frame.color_primaries, frame.color_trc, frame.colorspace, frame.format.name) == (9, 18, 9, "yuv420p10le")
+    assert _side_data(frame) is None
