@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 from rife_core.errors import RifeError
+from rife_core.video.formats import CODECS, CONTAINERS, BitDepth, OutputFormat, format_for_path
 from rife_core.weights import DEFAULT_MODEL, WeightsError, fetch, list_models, register_model
 
 
@@ -25,9 +26,10 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="on an error, print the full traceback too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("interpolate", help="interpolate a video file into an MP4", parents=[common])
+    run = commands.add_parser("interpolate", help="interpolate a video file (into an H.264 MP4 by default)", parents=[common])
     run.add_argument("input", type=Path, help="any video PyAV reads (mp4, mov, mkv, webm, gif...)")
-    run.add_argument("output", type=Path, help="the MP4 to write (H.264)")
+    run.add_argument("output", type=Path,
+                     help="the file to write; its extension (.mp4 .mov .mkv .webm .gif .webp) picks the container")
     run.add_argument("--num-frames", type=int, default=1, metavar="N", help="new frames between each pair (default 1)")
     run.add_argument("--scene-detection", action="store_true", help="do not interpolate across hard cuts")
     rate = run.add_mutually_exclusive_group()
@@ -47,6 +49,17 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
     run.add_argument("--preset",
                      help="x264 preset, ultrafast ... veryslow: faster ones trade file size for encoding speed "
                           "(default: superfast on a GPU, where x264 limits the rate; veryfast on the CPU)")
+    run.add_argument("--codec", choices=CODECS,
+                     help="video codec (default: h264; vp9 for .webm, gif for .gif, webp for .webp)")
+    run.add_argument("--container", choices=CONTAINERS, help="container (default: from the output's extension)")
+    run.add_argument("--codec-quality", dest="output_quality", type=int, metavar="Q",
+                     help="codec quality in its own range (crf for h264/hevc/av1/vp9, profile 0-3 for prores, "
+                          "0-100 for webp); default: the codec's (for h264, --crf)")
+    run.add_argument("--bit-depth", choices=["auto", "8", "10"], default="auto",
+                     help="auto keeps a 10-bit input's depth where the codec can hold it (default auto)")
+    run.add_argument("--video-encoder", choices=["auto", "x264", "nvenc"], default="auto",
+                     help="auto: NVENC for h264/hevc/av1 on a CUDA device where it opens; x264: software only")
+    run.add_argument("--keep-location", action="store_true", help="keep the input's GPS/location tags")
     run.add_argument("--frames-dir", type=Path, help="also write every output frame as PNG into this folder")
     run.add_argument("--batch-size", type=int, default=4, metavar="B", help="frame pairs per model call (default 4)")
 
@@ -81,6 +94,12 @@ def _add_model(name: str, path_or_url: str, sha256: str | None) -> int:
     return 0
 
 
+def output_format(args: argparse.Namespace) -> OutputFormat:
+    """--codec / --container / --codec-quality / --bit-depth, with the output path's extension as the container."""
+    depth: BitDepth = "auto" if args.bit_depth == "auto" else 10 if args.bit_depth == "10" else 8
+    return format_for_path(str(args.output), args.codec, args.container, args.output_quality, depth)
+
+
 def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm
 
@@ -97,6 +116,9 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             preset=args.preset,
             frames_dir=args.frames_dir,
             batch_size=args.batch_size,
+            output=output_format(args),
+            video_encoder=args.video_encoder,
+            keep_location_metadata=args.keep_location,
         )
     except ValueError as e:
         parser.error(str(e))

@@ -168,16 +168,25 @@ class Interpolator:
     @torch.inference_mode()
     def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float],
                     on_device: bool = False) -> torch.Tensor:
-        """frames0, frames1: uint8 RGB (B, H, W, 3), as decoded. Returns uint8 (B, T, H, W, 3) on the CPU, or
-        with `on_device` on the model's device, finished (its stream synchronised), so another thread or
-        CUDA stream may read it at once: the GPU worker's encoder converts it to YUV there, and the
-        frames never make the round trip through host memory."""
-        if frames0.dtype != torch.uint8 or frames0.dim() != 4 or frames0.shape[-1] != 3:
-            raise ValueError(f"frames must be uint8 (B, H, W, 3), got {tuple(frames0.shape)} {frames0.dtype}")
-        img0 = _to_float(frames0, self.device, self.dtype)
-        img1 = _to_float(frames1, self.device, self.dtype)
+        """frames0, frames1: uint8 RGB (B, H, W, 3), as decoded, or uint16 for a deep (10-bit) video: the
+        model runs in float either way, so 16-bit frames keep their levels. Returns the same dtype,
+        (B, T, H, W, 3), on the CPU, or with `on_device` on the model's device, finished (its stream
+        synchronised), so another thread or CUDA stream may read it at once: the GPU worker's encoder
+        converts it to YUV there, and the frames never make the round trip through host memory."""
+        if frames0.dtype not in (torch.uint8, torch.uint16) or frames0.dim() != 4 or frames0.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 or uint16 (B, H, W, 3), got {tuple(frames0.shape)} {frames0.dtype}")
+        if frames1.dtype != frames0.dtype:
+            raise ValueError(f"both batches must have one dtype, got {frames0.dtype} and {frames1.dtype}")
+        peak = 255.0 if frames0.dtype == torch.uint8 else 65535.0
+        img0 = _to_float(frames0, self.device, self.dtype, peak)
+        img1 = _to_float(frames1, self.device, self.dtype, peak)
         out = self.interpolate_float(img0, img1, timesteps)
-        out = out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()
+        if peak == 255.0:
+            out = out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()
+        else:
+            # uint16 tensors support only a few ops: round in int32, then narrow.
+            out = out.mul(peak).round_().clamp_(0, peak).to(torch.int32).to(torch.uint16)
+            out = out.permute(0, 1, 3, 4, 2).contiguous()
         if not on_device:
             return out.cpu()
         if out.is_cuda:
@@ -185,12 +194,16 @@ class Interpolator:
         return out
 
 
-def _to_float(frames: torch.Tensor, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def _to_float(frames: torch.Tensor, device: torch.device, dtype: torch.dtype = torch.float32,
+              peak: float = 255.0) -> torch.Tensor:
     if device.type == "cuda" and not frames.is_cuda:
         frames = frames.pin_memory().to(device, non_blocking=True)
     else:
         frames = frames.to(device)
-    return frames.permute(0, 3, 1, 2).to(dtype).div_(255.0)
+    if frames.dtype == torch.uint16:
+        # fp16 holds integers exactly only up to 2048: go through fp32 before the network's dtype.
+        return frames.permute(0, 3, 1, 2).to(torch.float32).div_(peak).to(dtype)
+    return frames.permute(0, 3, 1, 2).to(dtype).div_(peak)
 
 
 def _check_pair(img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> None:

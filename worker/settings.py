@@ -180,6 +180,15 @@ class Settings:
         "for encoding speed, which bounds a GPU worker's output rate. Empty: `superfast` on a GPU, `veryfast` on "
         "the CPU (see bench/RESULTS.md)."
     )
+    video_encoder: str = _setting(
+        "VIDEO_ENCODER", "auto", "H.264/HEVC/AV1 encoder: `nvenc` encodes on the GPU's video engine (L4, L40S, A10, RTX; "
+        "not H100/H200, which have none), `x264` on the CPU (x264/x265/SVT-AV1), `auto` NVENC on a CUDA worker "
+        "where it opens. An NVENC encoder that cannot be opened falls back to the CPU with a log line."
+    )
+    keep_location_metadata: bool = _setting(
+        "KEEP_LOCATION_METADATA", False, "Keep the input's location (GPS) tags in the output. By default they are "
+        "dropped (personal data phones add silently); title, creation time and chapters are always carried."
+    )
     rife_engine: str = _setting(
         "RIFE_ENGINE", "worker.engine:RifeEngine", "`module:Class` the worker runs jobs with; tests swap in stand-ins."
     )
@@ -207,6 +216,8 @@ class Settings:
                 raise SettingsError(f"{_env_name(name)} must be 0 (no limit) or positive")
         if self.storage_backend == "s3" and self.presign_expiry_s > 7 * 86400:
             raise SettingsError("PRESIGN_EXPIRY_S may not exceed 604800 (SigV4 limit) with STORAGE_BACKEND=s3")
+        if self.video_encoder not in ("auto", "x264", "nvenc"):
+            raise SettingsError(f"VIDEO_ENCODER must be 'auto', 'x264' or 'nvenc', not {self.video_encoder!r}")
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', not {self.log_format!r}")
         if self.worker_lost_after_s <= self.worker_heartbeat_s:

@@ -13,10 +13,14 @@ model and optional progress, log and cancel callbacks. What it promises:
   frames repeat the nearer real frame instead of mixing two shots; with `loop`, last -> first is
   judged the same way.
 - Input: anything PyAV decodes. Rotation metadata is applied; an odd width/height is cropped by one
-  pixel to even (yuv420p); 10-bit is converted to 8-bit; colour range and BT.601/709 tags are kept;
+  pixel to even (yuv420p); 10-bit stays 16-bit RGB when the output keeps 10 bits (else it is converted
+  to 8-bit, and the log says so); primaries, transfer, matrix, range and HDR10 side data are kept;
   variable frame rate is timed at the average rate with a warning.
-- Output: H.264 (libx264, yuv420p, `crf`) in MP4 with +faststart, written under a temporary name
-  and renamed when complete.
+- Output: H.264 (libx264, yuv420p, `crf`) in MP4 with +faststart by default; `options.output`
+  (formats.OutputFormat) picks hevc/av1/vp9/prores/ffv1/gif/webp and mp4/mov/mkv/webm/gif/webp
+  (codecs.py: encoders, gif.py: palette per clip). Title, creation time and chapters are carried,
+  location tags only with `keep_location_metadata`. Written under a temporary name and renamed
+  when complete.
 - Errors (rife_core.errors): InvalidVideoError, TooFewFramesError, LimitExceededError (at probe
   time, before any inference), CancelledError (between batches).
 

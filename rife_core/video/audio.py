@@ -1,8 +1,10 @@
 """Carry the input's first audio stream into the output when the duration is kept.
 
 Interpolation with the calculated rate keeps the video's duration, so the original audio still
-fits: its packets are copied unchanged (no generation loss, no CPU). Codecs that MP4 players do
-not handle are transcoded to AAC instead. When the video is retimed to another rate the audio
+fits: its packets are copied unchanged (no generation loss, no CPU) when the output container
+takes the codec. Otherwise it is transcoded to the container's usual codec: AAC for MP4/MOV, Opus
+for WebM (the only audio WebM players must play besides Vorbis). Matroska takes any codec. GIF and
+WebP hold no audio. When the video is retimed to another rate the audio
 would drift out of sync, so it is dropped (and the caller logs why).
 
 The audio is read from its own demuxer over the same file, in step with the video being written
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from typing import cast
 
 import av
 
@@ -28,16 +31,26 @@ LogFn = Callable[[str, str], None]
 
 # Codecs that MP4 carries and common players decode; others are transcoded to AAC.
 MP4_COPY_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
+_PCM = frozenset({"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le"})
+# Per output container: the codecs copied as they are, and what anything else is transcoded to.
+# None as copy set: every codec is copied (Matroska); no entry: the container holds no audio.
+COPY_CODECS: dict[str, frozenset[str] | None] = {
+    "mp4": MP4_COPY_CODECS, "mov": MP4_COPY_CODECS | _PCM, "mkv": None, "webm": frozenset({"opus", "vorbis"}),
+}
+TRANSCODE_TO = {"mp4": "aac", "mov": "aac", "mkv": "aac", "webm": "libopus"}
 AAC_BITRATE = 192_000
+OPUS_BITRATE = 128_000
 _AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 8: "7.1"}
 
 
 class AudioTrack:
     """The audio part of one output: copied or transcoded packets from the input's audio stream."""
 
-    def __init__(self, info: VideoInfo, transcode: bool) -> None:
+    def __init__(self, info: VideoInfo, transcode: bool, codec: str = "aac") -> None:
+        """`codec`: the encoder used when transcoding (aac or libopus)."""
         assert info.audio is not None
         self.transcode = transcode
+        self.codec = codec
         self._path = info.path
         self._index = info.audio.index
         self._offset_s = info.start_s  # output time 0 is the first video frame
@@ -58,10 +71,12 @@ class AudioTrack:
         self._out = out
         if self.transcode:
             ctx = src.codec_context
-            aac = out.add_stream("aac", rate=ctx.sample_rate)
+            # Opus runs at 48 kHz only (PyAV resamples the decoded frames to the encoder's rate).
+            rate = 48_000 if self.codec == "libopus" else ctx.sample_rate
+            aac = cast(av.audio.stream.AudioStream, out.add_stream(self.codec, rate=rate))
             # A named layout: the encoder refuses "N channels" layouts without a channel order.
             aac.layout = _AAC_LAYOUTS.get(ctx.layout.nb_channels, "stereo")
-            aac.bit_rate = AAC_BITRATE
+            aac.bit_rate = OPUS_BITRATE if self.codec == "libopus" else AAC_BITRATE
             aac.codec_context.open()  # fail here, before the file's header is written, if at all
             self._out_stream = self._aac = aac
         else:
@@ -149,16 +164,22 @@ class AudioTrack:
             self._input = None
 
 
-def plan_audio(info: VideoInfo, duration_kept: bool, log: LogFn) -> AudioTrack | None:
-    """Decide what happens to the input's audio, and say so in the log."""
+def plan_audio(info: VideoInfo, duration_kept: bool, log: LogFn, container: str = "mp4") -> AudioTrack | None:
+    """Decide what happens to the input's audio in a `container` output, and say so in the log."""
     if info.audio is None:
         return None
     codec = info.audio.codec
     if not duration_kept:
         log("INFO", f"audio dropped: the video is retimed to a new frame rate, so the {codec} track would no longer be in sync")
         return None
-    if codec in MP4_COPY_CODECS:
+    if container not in TRANSCODE_TO:
+        log("INFO", f"audio dropped: a {container} file holds no audio")
+        return None
+    copyable = COPY_CODECS[container]
+    if copyable is None or codec in copyable:
         log("INFO", f"audio kept: {codec} stream copied unchanged")
         return AudioTrack(info, transcode=False)
-    log("INFO", f"audio transcoded: {codec} does not go into MP4 as is, re-encoding it as AAC")
-    return AudioTrack(info, transcode=True)
+    target = TRANSCODE_TO[container]
+    label = {"aac": "AAC", "libopus": "Opus"}[target]
+    log("INFO", f"audio transcoded: {codec} does not go into {container.upper()} as is, re-encoding it as {label}")
+    return AudioTrack(info, transcode=True, codec=target)

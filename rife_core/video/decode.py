@@ -1,7 +1,8 @@
 """Decode an input into upright, even-sized RGB frames, one at a time.
 
 Every frame leaves here as a C-contiguous uint8 (H, W, 3) RGB array in display orientation, the
-model's input format: 10-bit and full-range sources are converted with their own range and matrix,
+model's input format, or uint16 (`deep`) for a >8-bit input whose output keeps 10 bits, so no 8-bit
+step loses its levels: 10-bit and full-range sources are converted with their own range and matrix,
 the display rotation is applied, and an odd width or height loses its last column or row so the
 yuv420p output can hold it (cropping one pixel keeps every other pixel untouched; scaling would
 blur the whole frame).
@@ -43,10 +44,10 @@ class DecodeStats:
     truncated: bool = False  # the input ended (or broke off) before the frames its header announces
 
 
-def _to_rgb(frame: av.VideoFrame, info: VideoInfo) -> np.ndarray:
+def _to_rgb(frame: av.VideoFrame, info: VideoInfo, deep: bool = False) -> np.ndarray:
     full_range = frame.color_range == 2 or frame.format.name.startswith("yuvj")
     rgb = frame.to_ndarray(
-        format="rgb24",
+        format="rgb48le" if deep else "rgb24",
         # A mid-stream size change is scaled back to the size the job was planned for.
         width=info.coded_width,
         height=info.coded_height,
@@ -67,8 +68,9 @@ def decode_frames(
     loop: bool = False,
     log: LogFn | None = None,
     stats: DecodeStats | None = None,
+    deep: bool = False,
 ) -> Iterator[np.ndarray]:
-    """Yield the frames of `info.path` in presentation order.
+    """Yield the frames of `info.path` in presentation order (uint16 RGB with `deep`).
 
     The probe's frame count is only an estimate for some containers, so the frame and output
     limits are enforced here too, as frames arrive. `stats`, when given, is filled in with what
@@ -132,7 +134,7 @@ def decode_frames(
                         f"the output would have more than {max_output_frames} frames (the limit)",
                         limit="output_limit",
                     )
-                yield _to_rgb(frame, info)
+                yield _to_rgb(frame, info, deep)
     _report(info, stats, broke_off, log)
 
 

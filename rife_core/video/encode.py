@@ -1,4 +1,7 @@
-"""Encode RGB frames into an H.264 MP4 with exact timestamps, plus optional lossless PNGs.
+"""Encode RGB frames into the output file with exact timestamps, plus optional lossless PNGs.
+
+The default output is H.264 in MP4; `OutputFormat` picks another codec and container
+(rife_core.video.codecs has the encoder choices, rife_core.video.gif the GIF writer).
 
 The stream time base is 1/output_fps, so frame k gets pts k and every timestamp is exact (MP4
 stores it with the rate's numerator as timescale, e.g. 60000 for 60000/1001). `+faststart` puts
@@ -10,10 +13,11 @@ colours round-trip instead of shifting between BT.601 and BT.709.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import cv2
@@ -21,6 +25,10 @@ import numpy as np
 import torch
 
 from rife_core.video.audio import AudioTrack
+from rife_core.video.codecs import plan_codec
+from rife_core.video.formats import OutputFormat
+from rife_core.video.gif import GifEncoder
+from rife_core.video.metadata import Chapter, HdrMetadata
 from rife_core.video.options import default_preset
 from rife_core.video.probe import VideoInfo
 
@@ -65,29 +73,53 @@ class Encoder:
         threads: int | None = None,
         to_yuv420p: Callable[[np.ndarray | torch.Tensor], np.ndarray] | None = None,
         preset: str | None = None,
+        *,
+        output: OutputFormat | None = None,
+        bits: int = 8,
+        hdr: HdrMetadata | None = None,
+        tags: Mapping[str, str] | None = None,
+        chapters: Sequence[Chapter] = (),
+        encoder: str | None = None,
     ) -> None:
         """`to_yuv420p`, when given, replaces swscale's RGB -> yuv420p conversion (rife_core.video.yuv:
-        on a GPU worker it runs on the GPU); it must use the matrix and range of `color`."""
+        on a GPU worker it runs on the GPU); it must use the matrix and range of `color`, and is only
+        valid for 8-bit yuv420p outputs (`CodecPlan.accepts_yuv420p_planes`). `output` (default H.264
+        MP4) and `bits` pick the codec (rife_core.video.codecs); `hdr` is written into encoders that carry
+        it; `tags` and `chapters` go into the container; `encoder` names an FFmpeg encoder to use instead
+        of the codec's software one (NVENC)."""
         self.path = path
         self.fps = Fraction(fps)
         self.time_base = 1 / self.fps  # the stream's own time base changes once the muxer starts
         self.frames = 0
         self._color = color
+        self.plan = plan_codec(output or OutputFormat(), bits, crf, preset or default_preset("cpu"), hdr, encoder)
+        if to_yuv420p is not None and not self.plan.accepts_yuv420p_planes:
+            raise ValueError(f"{self.plan.encoder} takes {self.plan.pix_fmt}, not yuv420p planes")
         self._to_yuv420p = to_yuv420p
-        self._container = av.open(os.fspath(path), "w", format="mp4", options={"movflags": "+faststart"})
+        self._container = av.open(os.fspath(path), "w", format=self.plan.muxer, options=self.plan.muxer_options)
         try:
-            stream = self._container.add_stream("libx264", rate=self.fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            if tags:
+                self._container.metadata.update(tags)
+            if chapters:
+                self._container.set_chapters([
+                    {"id": i + 1, "start": round(c.start_s * 1000), "end": round(c.end_s * 1000),
+                     "time_base": Fraction(1, 1000), "metadata": {"title": c.title} if c.title else {}}
+                    for i, c in enumerate(chapters)
+                ])
+            stream = cast(av.video.stream.VideoStream, self._container.add_stream(self.plan.encoder, rate=self.fps))
+            stream.width, stream.height, stream.pix_fmt = width, height, self.plan.pix_fmt
             stream.time_base = self.time_base
             ctx = stream.codec_context
             ctx.time_base = self.time_base
             ctx.thread_count = threads or os.cpu_count() or 1
-            ctx.thread_type = THREAD_TYPE
-            ctx.color_range = color.color_range
-            ctx.colorspace = color.colorspace
-            ctx.color_primaries = color.color_primaries
-            ctx.color_trc = color.color_trc
-            stream.options = {"crf": str(crf), "preset": preset or default_preset("cpu")}
+            if self.plan.encoder == "libx264":
+                ctx.thread_type = THREAD_TYPE
+            if self.plan.colour_tags:
+                ctx.color_range = color.color_range
+                ctx.colorspace = color.colorspace
+                ctx.color_primaries = color.color_primaries
+                ctx.color_trc = color.color_trc
+            stream.options = dict(self.plan.options)
             self._stream = stream
             self._audio = audio
             if audio is not None:
@@ -102,19 +134,24 @@ class Encoder:
         else:
             if isinstance(rgb, torch.Tensor):
                 rgb = rgb.cpu().numpy()
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            matrix = _SWS_MATRICES.get(self._color.colorspace)
-            yuv = frame.reformat(
-                format="yuv420p",
-                dst_colorspace=matrix,
-                dst_color_range="JPEG" if self._color.color_range == 2 else "MPEG",
-            )
+            # 16-bit RGB (a >8-bit input kept deep) goes to the 10-bit formats without an 8-bit step.
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+            if not self.plan.colour_tags:
+                yuv = frame.reformat(format=self.plan.pix_fmt)
+            else:
+                matrix = _SWS_MATRICES.get(self._color.colorspace)
+                yuv = frame.reformat(
+                    format=self.plan.pix_fmt,
+                    dst_colorspace=matrix,
+                    dst_color_range="JPEG" if self._color.color_range == 2 else "MPEG",
+                )
         yuv.pts = self.frames
         yuv.time_base = self.time_base
         return yuv
 
     def write(self, rgb: np.ndarray | torch.Tensor) -> None:
-        """One RGB frame (H, W, 3) uint8: an array, or a tensor on the device `to_yuv420p` converts on."""
+        """One RGB frame (H, W, 3), uint8 or (deep outputs) uint16: an array, or a tensor on the device
+        `to_yuv420p` converts on."""
         for packet in self._stream.encode(self._yuv(rgb)):
             self._container.mux(packet)
         self.frames += 1
@@ -147,6 +184,15 @@ class Encoder:
             self._container.close()
 
 
+def open_encoder(path: Path, width: int, height: int, fps: Fraction, crf: int, color: ColorTags,
+                 audio: AudioTrack | None = None, *, output: OutputFormat | None = None,
+                 **kwargs: Any) -> Encoder | GifEncoder:
+    """The writer for `output`: the palette-per-clip GIF writer for gif, else an Encoder."""
+    if output is not None and output.codec == "gif":
+        return GifEncoder(path, width, height, fps)
+    return Encoder(path, width, height, fps, crf, color, audio, output=output, **kwargs)
+
+
 def _planar_frame(planes: np.ndarray, width: int, height: int) -> av.VideoFrame:
     """A yuv420p VideoFrame from its three planes packed one after another (FFmpeg's planes may have
     padded rows, so each is copied row-aware into the frame's own buffer)."""
@@ -169,6 +215,7 @@ class PngSink:
         self.frames = 0
 
     def write(self, rgb: np.ndarray) -> None:
+        """uint8 frames become 8-bit PNGs, uint16 (deep) frames 16-bit ones."""
         path = self.folder / f"frame_{self.frames:06d}.png"
         # Compression level 1: PNG is lossless at every level, and 1 is several times faster than 9.
         if not cv2.imwrite(os.fspath(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from rife_core.video.formats import OutputFormat
+
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
@@ -50,6 +52,10 @@ class InterpolationOptions:
     `yuv_on_model_device` converts output frames to yuv420p on the model's device instead of with
     swscale on the CPU; None (default) does so exactly when the model runs on CUDA, where the CPU's
     time is better spent on x264.
+    `output` is the codec / container / quality / bit depth of the file (default: H.264 in MP4, with
+    `crf`); `video_encoder` is the worker's VIDEO_ENCODER (`auto` uses NVENC on a CUDA worker where it
+    opens, `nvenc` tries it anywhere, `x264` never); `keep_location_metadata` keeps the input's
+    GPS/location tags, which are dropped by default.
     """
 
     num_frames: int = 1
@@ -63,6 +69,9 @@ class InterpolationOptions:
     batch_size: int = 4
     yuv_on_model_device: bool | None = None
     limits: Limits = field(default_factory=Limits)
+    output: OutputFormat = field(default_factory=OutputFormat)
+    video_encoder: str = "auto"
+    keep_location_metadata: bool = False
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -75,6 +84,11 @@ class InterpolationOptions:
             raise ValueError(f"crf must be within 0..51, got {self.crf}")
         if not self.use_calculated_fps and not self.fps > 0:
             raise ValueError(f"fps must be > 0, got {self.fps}")
+        problems = self.output.problems()
+        if problems:
+            raise ValueError("; ".join(f"output.{name}: {message}" for name, message in problems))
+        if self.video_encoder not in ("auto", "x264", "nvenc"):
+            raise ValueError(f"video_encoder must be auto, x264 or nvenc, got {self.video_encoder!r}")
 
 
 @dataclass(frozen=True)
@@ -112,3 +126,6 @@ class VideoResult:
     wall_s: float
     inference_s: float
     warnings: list[str] = field(default_factory=list)
+    content_type: str = "video/mp4"  # of the container written, for the response and the upload
+    file_extension: str = ".mp4"  # with its dot, for the result's file name
+    bit_depth: int = 8  # of the output's video

@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from rife_core.errors import CancelledError, TooFewFramesError
-from rife_core.video.audio import plan_audio
+from rife_core.errors import CancelledError, InvalidVideoError, LimitExceededError, TooFewFramesError
+from rife_core.video.audio import AudioTrack, plan_audio
 from rife_core.video.channel import Channel, Stopped
+from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
 from rife_core.video.decode import DecodeStats, decode_frames
-from rife_core.video.encode import ColorTags, Encoder, PngSink
+from rife_core.video.encode import ColorTags, Encoder, PngSink, open_encoder
+from rife_core.video.formats import AV1_MIN_SIDE, GIF_MAX_FRAMES, GIF_MAX_SIDE
+from rife_core.video.gif import GifEncoder
 from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
 from rife_core.video.pairs import PairStats, interpolate_pairs
 from rife_core.video.probe import VideoInfo, check_limits, probe
@@ -79,8 +82,35 @@ def _describe(info: VideoInfo, options: InterpolationOptions, out_fps, expected:
     ew, eh = info.even_size
     if (ew, eh) != (info.width, info.height):
         log("INFO", f"odd size {info.width}x{info.height}: cropped to {ew}x{eh} (last column/row) for yuv420p")
-    if info.bit_depth > 8:
-        log("INFO", f"{info.bit_depth}-bit input ({info.pix_fmt}) converted to 8-bit RGB; the output is 8-bit")
+    bits = options.output.output_bit_depth(info.bit_depth)
+    if info.bit_depth > 8 and bits == 8:
+        log("INFO", f"{info.bit_depth}-bit input ({info.pix_fmt}) converted to 8-bit RGB; the output is 8-bit "
+                    f"({options.output.codec} is written 8-bit here; hevc, av1, prores or ffv1 keep 10 bits)")
+    elif info.bit_depth > 8:
+        log("INFO", f"{info.bit_depth}-bit input ({info.pix_fmt}) kept deep: 16-bit RGB through the model, "
+                    f"{bits}-bit {options.output.codec} output")
+    if info.hdr is not None and options.output.codec not in ("hevc", "av1"):
+        log("INFO", "HDR mastering-display/light-level metadata is written by hevc and av1 only; this output "
+                    "keeps the colour tags (primaries, transfer, matrix, range) without it")
+
+
+def _check_output_size(info: VideoInfo, options: InterpolationOptions, expected: int) -> None:
+    """Sizes an output format cannot take are refused before any work: GIFs above GIF_MAX_SIDE /
+    GIF_MAX_FRAMES (see formats), AV1 below AV1_MIN_SIDE."""
+    if options.output.codec == "av1" and min(info.even_size) < AV1_MIN_SIDE:
+        # SVT-AV1 hangs on some frames narrower than this (e.g. 128x16), rather than failing.
+        raise InvalidVideoError(
+            f"an av1 output needs at least {AV1_MIN_SIDE} pixels on each side; this video is "
+            f"{info.width}x{info.height} (use hevc or vp9)"
+        )
+    if options.output.codec != "gif":
+        return
+    if max(info.width, info.height) > GIF_MAX_SIDE or expected > GIF_MAX_FRAMES:
+        raise LimitExceededError(
+            f"a GIF output is limited to {GIF_MAX_SIDE} px on its longer side and {GIF_MAX_FRAMES} frames; this "
+            f"one would be {info.width}x{info.height} with {expected} frames (use webp, or a video codec)",
+            limit="gif_limit",
+        )
 
 
 def interpolate_video(
@@ -92,7 +122,8 @@ def interpolate_video(
     log: LogFn | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> VideoResult:
-    """Interpolate `input_path` into an H.264 MP4 at `output_path`; the semantics are in `rife_core.video`.
+    """Interpolate `input_path` into `output_path` (H.264 MP4 unless `options.output` says otherwise); the
+    semantics are in `rife_core.video`.
 
     Raises InvalidVideoError, TooFewFramesError, LimitExceededError (before any inference) or
     CancelledError; on any error no output file is left behind.
@@ -123,8 +154,13 @@ def interpolate_video(
     out_fps = output_fps(info.fps, n, options.use_calculated_fps, options.fps)
     expected = output_frame_count(info.frame_count, n, options.loop)
     check_limits(info, options.limits, expected)
+    _check_output_size(info, options, expected)
     _describe(info, options, out_fps, expected, say)
-    audio = plan_audio(info, options.use_calculated_fps, say)
+    fmt = options.output
+    container = fmt.resolved_container
+    audio = plan_audio(info, options.use_calculated_fps, say, container)
+    bits = fmt.output_bit_depth(info.bit_depth)
+    deep = info.bit_depth > 8 and bits > 8  # 16-bit RGB from decode to encode
 
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,12 +176,26 @@ def interpolate_video(
     # Where the output frames become YUV: on the model's device (default on CUDA, where the CPU is
     # x264's), and then generated frames are handed to the encoder without leaving that device.
     device = getattr(model, "device", None) or torch.device("cpu")
+    preset = options.preset or default_preset(device.type)
+    hw_encoder, encoder_note = choose_encoder(fmt.codec, options.video_encoder, device.type, nvenc_cannot_open)
+    if encoder_note:  # a fallback is a warning only when NVENC was asked for by name
+        say("WARN" if hw_encoder is None and options.video_encoder == "nvenc" else "INFO", encoder_note)
+    plan = plan_codec(fmt, bits, options.crf, preset, info.hdr, hw_encoder)
     yuv_on_device = options.yuv_on_model_device
     if yuv_on_device is None:
         yuv_on_device = device.type == "cuda"
-    preset = options.preset or default_preset(device.type)
-    say("INFO", f"encoder: H.264 (x264 preset {preset}, crf {options.crf}), yuv420p converted on the "
-                f"{'model device' if yuv_on_device else 'CPU'}")
+    yuv_on_device = yuv_on_device and plan.accepts_yuv420p_planes and not deep
+    if fmt.codec == "h264" and hw_encoder is None:
+        say("INFO", f"encoder: H.264 (x264 preset {preset}, crf {plan.options['crf']}), yuv420p converted on the "
+                    f"{'model device' if yuv_on_device else 'CPU'}")
+    else:
+        say("INFO", f"encoder: {plan.encoder} {plan.pix_fmt} ({plan.bits}-bit) in {container}, "
+                    f"{', '.join(f'{k} {v}' for k, v in plan.options.items() if not k.endswith('-params')) or 'defaults'}")
+    tags = info.container_metadata.output_tags(options.keep_location_metadata) if container not in ("gif", "webp") else {}
+    chapters = info.container_metadata.chapters if options.use_calculated_fps and container not in ("gif", "webp") else ()
+    if info.container_metadata.chapters and not chapters:
+        say("INFO", "chapters dropped: " + ("the output is retimed" if not options.use_calculated_fps
+                                            else f"a {container} file holds none"))
     decoded_total: list[int] = []  # set once decoding has finished
     decode_stats = DecodeStats()
     written = [0]
@@ -156,17 +206,22 @@ def interpolate_video(
             frames = decode_frames(
                 info,
                 max_frames=options.limits.max_frames,
-                max_output_frames=options.limits.max_output_frames,
+                max_output_frames=(min(options.limits.max_output_frames or GIF_MAX_FRAMES, GIF_MAX_FRAMES)
+                                   if fmt.codec == "gif" else options.limits.max_output_frames),
                 num_frames=n,
                 loop=options.loop,
                 log=say,
                 stats=decode_stats,
+                deep=deep,
             )
             count = 0
             while True:
                 t0 = time.perf_counter()
                 frame = next(frames, None)
-                cut = detector.push(frame) if detector is not None and frame is not None else False
+                if detector is not None and frame is not None:  # the detector judges 8-bit frames
+                    cut = detector.push(frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8))
+                else:
+                    cut = False
                 stage.busy_s += time.perf_counter() - t0
                 if frame is None:
                     break
@@ -186,17 +241,21 @@ def interpolate_video(
         pngs = PngSink(options.frames_dir) if options.frames_dir is not None else None
         color = ColorTags.for_input(info)
         to_yuv = DeviceYuv420p(device, color.colorspace, color.color_range == 2) if yuv_on_device else None
+
+        def make(track: AudioTrack | None) -> Encoder | GifEncoder:
+            return open_encoder(temp_path, width, height, out_fps, options.crf, color, track, output=fmt,
+                                to_yuv420p=to_yuv, preset=preset, bits=bits, hdr=info.hdr, tags=tags,
+                                chapters=chapters, encoder=hw_encoder)
+
         try:
-            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, audio, to_yuv420p=to_yuv,
-                              preset=preset)
+            encoder = make(audio)
         except Exception as e:
             if audio is None:
                 raise
             codec = info.audio.codec if info.audio is not None else "input"
-            say("WARN", f"audio dropped: the {codec} track cannot be carried into the MP4 ({plain_reason(e)})")
+            say("WARN", f"audio dropped: the {codec} track cannot be carried into {container.upper()} ({plain_reason(e)})")
             audio, audio_kept[0] = None, False
-            encoder = Encoder(temp_path, width, height, out_fps, options.crf, color, None, to_yuv420p=to_yuv,
-                              preset=preset)
+            encoder = make(None)
         try:
             for frame in outputs:
                 t0 = time.perf_counter()
@@ -316,6 +375,9 @@ def interpolate_video(
         wall_s=wall,
         inference_s=stats.inference_s,
         warnings=list(warnings),
+        content_type=fmt.content_type,
+        file_extension=fmt.extension,
+        bit_depth=bits,
     )
     say(
         "INFO",

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 
 from rife_core.errors import InvalidVideoError, LimitExceededError, TooFewFramesError
+from rife_core.video.metadata import ContainerMetadata, HdrMetadata
 from rife_core.video.options import Limits
 from rife_core.video.sniff import is_animated_webp, looks_like, plain_reason, y4m_size
 from rife_core.video.timing import pick_input_rate
@@ -56,6 +58,8 @@ class VideoInfo:
     color_primaries: int
     color_trc: int
     audio: AudioInfo | None
+    hdr: HdrMetadata | None = None  # mastering display / content light side data of the first frame
+    container_metadata: ContainerMetadata = ContainerMetadata()
 
     @property
     def even_size(self) -> tuple[int, int]:
@@ -199,6 +203,24 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
     return None
 
 
+def _hdr_of(frame: av.VideoFrame) -> HdrMetadata | None:
+    """HDR10 side data of a decoded frame (HEVC and AV1 repeat it on key frames; the first has it)."""
+    found: dict[str, bytes] = {}
+    for sd in cast(Any, frame.side_data):  # iterating yields the SideData entries (the stubs say keys)
+        name = getattr(sd.type, "name", str(sd.type))
+        if name in ("MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL"):
+            found[name] = bytes(sd)
+    return HdrMetadata.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
+
+
+def _container_metadata(container: av.container.InputContainer) -> ContainerMetadata:
+    """Tags and chapters are a courtesy: odd ones (undecodable text, broken chapter tables) never fail a job."""
+    try:
+        return ContainerMetadata.read(container)
+    except Exception:
+        return ContainerMetadata()
+
+
 def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None) -> VideoInfo:
     """Probe `path`; raise InvalidVideoError, TooFewFramesError or LimitExceededError as early as possible."""
     path = Path(path)
@@ -267,6 +289,8 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
             color_primaries=int(first.color_primaries or ctx.color_primaries or 2),
             color_trc=int(first.color_trc or ctx.color_trc or 2),
             audio=_audio_info(container),
+            hdr=_hdr_of(first),
+            container_metadata=_container_metadata(container),
         )
     if w < 2 or h < 2:
         raise InvalidVideoError(f"video is {w}x{h}; frames must be at least 2x2")

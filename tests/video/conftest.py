@@ -25,10 +25,13 @@ class BlendModel:
 
     def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: list[float],
                     on_device: bool = False) -> torch.Tensor:
-        assert frames0.dtype == torch.uint8 and frames0.shape == frames1.shape and frames0.shape[-1] == 3
+        assert frames0.dtype in (torch.uint8, torch.uint16) and frames0.dtype == frames1.dtype
+        assert frames0.shape == frames1.shape and frames0.shape[-1] == 3
         assert all(0 < t < 1 for t in timesteps)
         self.calls.append((frames0.shape[0], list(timesteps)))
         a, b = frames0.float(), frames1.float()
+        if frames0.dtype == torch.uint16:  # deep (10-bit) video: 16-bit RGB in and out
+            return torch.stack([(a * (1 - t) + b * t).round().to(torch.int32).to(torch.uint16) for t in timesteps], 1)
         return torch.stack([(a * (1 - t) + b * t).round().to(torch.uint8) for t in timesteps], dim=1)
 
 
