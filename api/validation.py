@@ -196,6 +196,11 @@ def validate_video_input(body: bytes, known_models: Callable[[], list[str]] = _l
     if errors:
         raise RequestValidationError(errors)
     try:
-        return msgspec.convert(cleaned, VideoInput)
+        video_input = msgspec.convert(cleaned, VideoInput)
     except msgspec.ValidationError as e:  # a constraint the checks above do not know yet
         raise RequestValidationError([_error(None, str(e), "value_error")]) from e
+    errors = [_error(("output", name), msg, "output_unsupported", (cleaned.get("output") or {}).get(name))
+              for name, msg in video_input.output_format().problems()]
+    if errors:
+        raise RequestValidationError(errors)
+    return video_input

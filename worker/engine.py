@@ -106,7 +106,8 @@ class RifeEngine:
             max_height=s.max_video_height or None,
             max_output_frames=s.max_output_frames or None,
         )
-        local: dict[str, Any] = {"limits": limits}
+        local: dict[str, Any] = {"limits": limits, "video_encoder": s.video_encoder,
+                                 "keep_location_metadata": s.keep_location_metadata}
         if s.rife_batch_size:
             local["batch_size"] = s.rife_batch_size
         if s.x264_preset:

@@ -218,7 +218,7 @@ def _process(
         )
         request_log.info(f"Downloaded {fetched.size} bytes")
         stem = fetched.name
-    output = tmp / "output.mp4"
+    output = tmp / f"output{request.output_format().extension}"
     started = time.monotonic()
     video = runtime.engine.run(
         source,
@@ -236,7 +236,8 @@ def _process(
     size = output.stat().st_size
     if settings.max_output_bytes and size > settings.max_output_bytes:
         raise LimitExceededError(f"the output is {size} bytes; the limit is {settings.max_output_bytes}", limit="output_too_large")
-    file_name = f"{stem}_rife.mp4"
+    # The container the engine wrote (the request's `output`); engines that do not say wrote fal's MP4.
+    file_name = f"{stem}_rife{getattr(video, 'file_extension', '.mp4')}"
     stored = _storage_call(
         runtime,
         request_log,
@@ -244,7 +245,7 @@ def _process(
         lambda: runtime.storage.put_file(
             output,
             result_key(runtime.storage, record.id, file_name),
-            content_type="video/mp4",
+            content_type=getattr(video, "content_type", "video/mp4"),
             file_name=file_name,
             base_url=record.base_url or settings.public_base_url,
         ),

@@ -20,6 +20,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from rife_core.video.formats import (  # plain data: no torch, no av
+    QUALITY,
+    BitDepth,
+    Codec,
+    Container,
+    OutputFormat,
+)
+
 if TYPE_CHECKING:
     from rife_core.video.options import InterpolationOptions
 
@@ -28,6 +36,30 @@ ENDPOINT_ID = "fal-ai/rife/video"
 # Fields that choose the input or the network rather than how the pipeline treats the video.
 SOURCE_FIELDS = frozenset({"video_url"})
 MODEL_FIELDS = frozenset({"model", "quality"})
+
+
+_QUALITY_RANGES = "; ".join(f"{codec} {lo}..{hi} (default {default}: {meaning})"
+                            for codec, spec in QUALITY.items() if spec is not None
+                            for lo, hi, default, meaning in [spec])
+
+
+class OutputSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The file to write; the fields are those of `rife_core.video.formats.OutputFormat`."""
+
+    codec: Annotated[
+        Codec, Meta(description="Video codec. `gif` and `webp` are animated images; `prores` and `ffv1` are for editing.")
+    ] = "h264"
+    container: Annotated[
+        Container | None,
+        Meta(description="File type; default by codec: h264/hevc/av1 `mp4`, vp9 `webm`, prores `mov`, ffv1 `mkv`, gif `gif`, webp `webp`."),
+    ] = None
+    quality: Annotated[
+        int | None, Meta(description=f"Codec quality; default by codec. {_QUALITY_RANGES}. ffv1 (lossless) and gif have none.")
+    ] = None
+    bit_depth: Annotated[
+        BitDepth,
+        Meta(description="`auto` keeps the input's depth where the codec can hold it (10-bit: hevc, av1, prores, ffv1); 8 or 10 forces it."),
+    ] = "auto"
 
 
 class VideoInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -68,6 +100,10 @@ class VideoInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         Literal["fast", "best"],
         Meta(description="`best` adds RIFE's test-time ensemble where the model has one: about 1.6x the compute for higher fidelity."),
     ] = "fast"
+    output: Annotated[
+        OutputSpec | None,
+        Meta(description="(extension) The file to write: codec, container, quality, bit depth. Absent: H.264 in MP4, as fal's endpoint writes."),
+    ] = None
 
     def to_arguments(self) -> dict[str, Any]:
         """The request as the record stores it (plain JSON types)."""
@@ -83,4 +119,10 @@ class VideoInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         from rife_core.video.options import InterpolationOptions
 
         shared = {name: getattr(self, name) for name in self.__struct_fields__ if name not in SOURCE_FIELDS | MODEL_FIELDS}
+        shared["output"] = self.output_format()  # the pipeline's own type for the nested struct
         return InterpolationOptions(**shared, **local)
+
+    def output_format(self) -> OutputFormat:
+        """`output` as the pipeline's OutputFormat (absent: the default H.264 MP4); `.problems()` lists the
+        combinations the encoders cannot write (e.g. prores in webm)."""
+        return OutputFormat(**msgspec.structs.asdict(self.output)) if self.output is not None else OutputFormat()

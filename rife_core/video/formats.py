@@ -13,11 +13,13 @@ checks these tables against the encoders' pixel formats, so an upgrade that chan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-CODECS = ("h264", "hevc", "av1", "vp9", "prores", "ffv1", "gif", "webp")
-CONTAINERS = ("mp4", "mov", "mkv", "webm", "gif", "webp")
+Codec = Literal["h264", "hevc", "av1", "vp9", "prores", "ffv1", "gif", "webp"]
+Container = Literal["mp4", "mov", "mkv", "webm", "gif", "webp"]
 BitDepth = Literal["auto", 8, 10]
+CODECS: tuple[str, ...] = get_args(Codec)
+CONTAINERS: tuple[str, ...] = get_args(Container)
 
 # The container each codec gets when none is named: the one most players open for it.
 DEFAULT_CONTAINER = {

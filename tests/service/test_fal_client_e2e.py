@@ -163,3 +163,30 @@ def test_a_file_that_is_not_a_video_fails_cleanly(real_stack: Stack, fal):
         handle.get()
     assert e.value.status_code == 422 and e.value.error_type == "invalid_video"
     assert e.value.response_headers["x-fal-error-type"] == "invalid_video"
+
+
+@pytest.mark.parametrize(
+    ("output", "content_type", "suffix", "codec", "container"),
+    [
+        ({"codec": "vp9"}, "video/webm", ".webm", "vp9", "matroska,webm"),
+        ({"codec": "hevc", "container": "mkv"}, "video/x-matroska", ".mkv", "hevc", "matroska,webm"),
+        ({"codec": "gif"}, "image/gif", ".gif", "gif", "gif"),
+    ],
+)
+def test_output_format_reaches_the_result(real_stack: Stack, tiny_clip: Path, tmp_path: Path, fal,
+                                          output, content_type, suffix, codec, container):
+    """The request's `output` extension through the queue: the stored file, its name and its content type."""
+    result = fal(real_stack).sync.subscribe(APP, {"video_url": fal_client.encode_file(tiny_clip), "output": output})
+    video = result["video"]
+    assert video["content_type"] == content_type and video["file_name"].endswith(suffix)
+    got = download(video["url"], tmp_path / f"out{suffix}")
+    assert got["bytes"] == video["file_size"]
+    assert (got["codec"], got["format"], got["frames"]) == (codec, container, (F - 1) + F)
+
+
+def test_an_impossible_output_is_a_422_naming_the_field(real_stack: Stack, tiny_clip: Path):
+    with real_stack.client() as c:
+        r = c.post(f"/{APP}", json={"video_url": "https://example.com/a.mp4", "output": {"codec": "prores", "container": "webm"}})
+    assert r.status_code == 422
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "output", "container"] and "use mov or mkv" in err["msg"]

@@ -25,7 +25,34 @@ def test_defaults_fill_in():
         "loop": False,
         "model": None,
         "quality": "fast",
+        "output": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("output", "loc", "type_"),
+    [
+        ({"codec": "prores", "container": "webm"}, ["body", "output", "container"], "output_unsupported"),
+        ({"codec": "gif", "quality": 10}, ["body", "output", "quality"], "output_unsupported"),
+        ({"codec": "h264", "quality": 52}, ["body", "output", "quality"], "output_unsupported"),
+        ({"codec": "vp9", "bit_depth": 10}, ["body", "output", "bit_depth"], "output_unsupported"),
+        ({"codec": "divx"}, ["body", "output", "codec"], "literal_error"),
+        ({"codec": "h264", "bit_depth": 12}, ["body", "output", "bit_depth"], "literal_error"),
+        ({"codec": "h264", "size": 3}, ["body", "output", "size"], "extra_forbidden"),
+        ({"quality": "high"}, ["body", "output", "quality"], "int_type"),
+        ("webm", ["body", "output"], "dict_type"),
+    ],
+)
+def test_output_problems_are_422s_naming_the_nested_field(output, loc, type_):
+    (err,) = errors_of({"video_url": "https://e.com/a.mp4", "output": output})
+    assert (err["loc"], err["type"]) == (loc, type_), err
+
+
+def test_output_is_optional_and_its_fields_default():
+    v = validate_video_input(b'{"video_url": "https://e.com/a.mp4", "output": {"codec": "hevc", "bit_depth": 10}}')
+    fmt = v.output_format()
+    assert (fmt.codec, fmt.resolved_container, fmt.bit_depth, fmt.content_type) == ("hevc", "mp4", 10, "video/mp4")
+    assert validate_video_input(b'{"video_url": "https://e.com/a.mp4", "output": null}').output is None
 
 
 def test_model_and_quality_are_optional_extras():

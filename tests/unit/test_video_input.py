@@ -8,8 +8,9 @@ import json
 import msgspec
 
 from api.validation import validate_video_input
+from rife_core.video.formats import OutputFormat
 from rife_core.video.options import InterpolationOptions, Limits
-from worker.video_input import MODEL_FIELDS, SOURCE_FIELDS, VideoInput
+from worker.video_input import MODEL_FIELDS, SOURCE_FIELDS, OutputSpec, VideoInput
 
 # A value other than the default for every field (a new field must be added here: the test below fails until it is).
 NON_DEFAULT = {
@@ -21,15 +22,16 @@ NON_DEFAULT = {
     "loop": True,
     "model": "rife-4.0",
     "quality": "best",
+    "output": {"codec": "hevc", "container": "mkv", "quality": 24, "bit_depth": 10},
 }
 
 
 def test_every_field_has_a_non_default_sample():
     assert set(NON_DEFAULT) == set(VideoInput.__struct_fields__)
-    defaults = VideoInput(video_url="x")
+    defaults = msgspec.to_builtins(VideoInput(video_url="x"))
     for name, value in NON_DEFAULT.items():
         if name != "video_url":
-            assert getattr(defaults, name) != value, name
+            assert defaults.get(name) != value, name
 
 
 def test_every_field_reaches_the_pipeline_through_the_stored_record():
@@ -45,7 +47,8 @@ def test_every_field_reaches_the_pipeline_through_the_stored_record():
             assert name not in pipeline_fields, f"{name} is handled outside the pipeline"
             continue
         assert name in pipeline_fields, f"request field {name!r} has no pipeline option"
-        assert getattr(options, name) == value, name
+        got = getattr(options, name)
+        assert (dataclasses.asdict(got) if dataclasses.is_dataclass(got) else got) == value, name
     assert (options.limits.max_frames, options.preset) == (7, "fast")
 
 
@@ -62,6 +65,11 @@ def test_a_record_written_before_a_field_existed_gets_its_default():
     assert back.num_frames == 2 and back.quality == "fast" and back.loop is False
 
 
+def test_the_output_struct_has_exactly_the_pipeline_format_fields():
+    assert set(OutputSpec.__struct_fields__) == {f.name for f in dataclasses.fields(OutputFormat)}
+    assert VideoInput(video_url="x").output_format() == OutputFormat()
+
+
 def test_stored_request_is_plain_json():
-    request = VideoInput(**NON_DEFAULT)
+    request = msgspec.convert(NON_DEFAULT, VideoInput)
     assert msgspec.json.decode(json.dumps(request.to_arguments()), type=VideoInput) == request
