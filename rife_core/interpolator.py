@@ -113,22 +113,29 @@ class Interpolator:
     @torch.inference_mode()
     def interpolate_float(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> torch.Tensor:
         """img0, img1: float (B, 3, H, W) in [0, 1]. Returns float (B, T, 3, H, W) on the model's device."""
+        return self._run(img0, img1, timesteps, per_sample=False)
+
+    def _run(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float], per_sample: bool) -> torch.Tensor:
+        """Pairs x timesteps (B, T, 3, H, W), or with `per_sample` pair i at timesteps[i] only (B, 1, 3, H, W)."""
         _check_pair(img0, img1, timesteps)
         b, _, h, w = img0.shape
-        t_count = len(timesteps)
+        t_count = 1 if per_sample else len(timesteps)
         ph, pw = self.padded_size(h, w)
         pad = (0, pw - w, 0, ph - h)
         x0 = F.pad(img0.to(self.device, self.dtype), pad)
         x1 = F.pad(img1.to(self.device, self.dtype), pad)
         if self.channels_last:
             x0, x1 = (x.contiguous(memory_format=torch.channels_last) for x in (x0, x1))
-        ts = torch.tensor(list(timesteps), device=self.device, dtype=self.dtype).repeat(b)
+        ts = torch.tensor(list(timesteps), device=self.device, dtype=self.dtype)
+        if not per_sample:
+            ts = ts.repeat(b)
         tplane = ts.view(-1, 1, 1, 1).expand(-1, 1, ph, pw)
         f0, f1 = self._features(x0, x1)
         # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
-        x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
-        if f0 is not None and f1 is not None:
-            f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
+        if t_count > 1:
+            x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
+            if f0 is not None and f1 is not None:
+                f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
         step = max(1, self.max_batch_pixels // (ph * pw))
         out = torch.cat([
             self._forward(x0[i : i + step], x1[i : i + step], tplane[i : i + step], self.scales, self.ensemble,
@@ -166,6 +173,23 @@ class Interpolator:
         self.interpolate(frames, frames, [0.5])
 
     @torch.inference_mode()
+    def interpolate_each(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float],
+                         on_device: bool = False) -> torch.Tensor:
+        """One timestep per sample: frames0[i] -> frames1[i] at timesteps[i]; uint8 (B, H, W, 3) in and out.
+
+        For frames placed by their timestamps (variable-rate input, `target_fps`), where pairs need
+        different t: the network runs on every sample exactly as in `interpolate` (the same forward pass,
+        only the t plane differs per sample), in one batch instead of one call per t."""
+        if len(timesteps) != frames0.shape[0]:
+            raise ValueError(f"need one timestep per sample: {len(timesteps)} for {frames0.shape[0]} samples")
+        if frames0.dtype != torch.uint8 or frames0.dim() != 4 or frames0.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 (B, H, W, 3), got {tuple(frames0.shape)} {frames0.dtype}")
+        img0 = _to_float(frames0, self.device, self.dtype)
+        img1 = _to_float(frames1, self.device, self.dtype)
+        out = self._run(img0, img1, list(timesteps), per_sample=True)[:, 0]
+        return self._finish(out, on_device)
+
+    @torch.inference_mode()
     def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float],
                     on_device: bool = False) -> torch.Tensor:
         """frames0, frames1: uint8 RGB (B, H, W, 3), as decoded. Returns uint8 (B, T, H, W, 3) on the CPU, or
@@ -176,8 +200,12 @@ class Interpolator:
             raise ValueError(f"frames must be uint8 (B, H, W, 3), got {tuple(frames0.shape)} {frames0.dtype}")
         img0 = _to_float(frames0, self.device, self.dtype)
         img1 = _to_float(frames1, self.device, self.dtype)
-        out = self.interpolate_float(img0, img1, timesteps)
-        out = out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()
+        return self._finish(self.interpolate_float(img0, img1, timesteps), on_device)
+
+    @staticmethod
+    def _finish(out: torch.Tensor, on_device: bool) -> torch.Tensor:
+        """float (..., 3, H, W) in [0, 1] -> uint8 (..., H, W, 3), on the CPU or finished on the device."""
+        out = out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).movedim(-3, -1).contiguous()
         if not on_device:
             return out.cpu()
         if out.is_cuda:

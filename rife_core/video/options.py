@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from rife_core.video.timing import parse_rate
+
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
@@ -50,6 +52,12 @@ class InterpolationOptions:
     `yuv_on_model_device` converts output frames to yuv420p on the model's device instead of with
     swscale on the CPU; None (default) does so exactly when the model runs on CUDA, where the CPU's
     time is better spent on x264.
+
+    `target_fps` (an extension to fal's API) makes the output exactly that rate with the input's
+    duration, every frame placed by time (up or down: 23.976 -> 60, 60 -> 24); `num_frames`,
+    `use_calculated_fps` and `fps` then play no part. `dedup` drops input frames that repeat their
+    predecessor (animation on twos, stalled captures) before interpolation, so their slots are
+    interpolated between the distinct frames at their true times.
     """
 
     num_frames: int = 1
@@ -63,6 +71,8 @@ class InterpolationOptions:
     batch_size: int = 4
     yuv_on_model_device: bool | None = None
     limits: Limits = field(default_factory=Limits)
+    target_fps: Fraction | None = None
+    dedup: bool = False
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -73,8 +83,10 @@ class InterpolationOptions:
             raise ValueError(f"preset must be one of {', '.join(X264_PRESETS)}, got {self.preset!r}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must be within 0..51, got {self.crf}")
-        if not self.use_calculated_fps and not self.fps > 0:
+        if not self.use_calculated_fps and not self.fps > 0 and self.target_fps is None:
             raise ValueError(f"fps must be > 0, got {self.fps}")
+        if self.target_fps is not None:
+            object.__setattr__(self, "target_fps", parse_rate(self.target_fps))
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,11 @@ class VideoResult:
 
     `scene_cuts` holds every input frame index i such that a cut lies between frame i-1 and i.
     With `loop`, a cut between the last frame and the first is reported as 0 (frame -1 being the
-    last frame, cyclically).
+    last frame, cyclically). `timing` is how the input's frames were placed in time: "constant",
+    "variable", "header overruled" or "nominal" (no usable timestamps). Of the output frames,
+    `generated_frames` are not an input frame at its own time (model-made, or a real frame repeated
+    across a cut or past the end); `kept_frames` input frames appear at their own time and
+    `dropped_frames` do not (repeats removed by `dedup`, frames between output times when going down).
     """
 
     output_path: Path
@@ -110,3 +126,7 @@ class VideoResult:
     scene_cuts: list[int]
     wall_s: float
     inference_s: float
+    timing: str = "constant"
+    generated_frames: int = 0
+    kept_frames: int = 0
+    dropped_frames: int = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import av
 
 from rife_core.errors import InvalidVideoError, LimitExceededError, TooFewFramesError
 from rife_core.video.options import Limits
-from rife_core.video.timing import pick_input_rate
+from rife_core.video.timing import InputTiming, classify_times, pick_input_rate
 
 LogFn = Callable[[str, str], None]
 
@@ -55,6 +55,9 @@ class VideoInfo:
     color_primaries: int
     color_trc: int
     audio: AudioInfo | None
+    # How frames are placed in time (rife_core.video.timing); None for a VideoInfo built by hand.
+    timing: InputTiming | None = None
+    start_time: Fraction | None = None  # exact `start_s`
 
     @property
     def even_size(self) -> tuple[int, int]:
@@ -170,6 +173,51 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
     return None
 
 
+def scan_times(path: Path, stream_index: int) -> tuple[list[Fraction], int]:
+    """The presentation times of every frame-carrying packet of the stream, sorted, and how many packets
+    had none. Demuxing only (no decoding): a few ms per thousand frames, and it reads the truth where
+    headers can lie. Sorting undoes B-frame order (including the out-of-order timestamps of packed
+    MPEG-4 in AVI); packets an edit list discards are left out, as the decoder drops their frames."""
+    times: list[Fraction] = []
+    missing = 0
+    with open_input(path) as container:
+        stream = container.streams[stream_index]
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.is_discard:
+                    continue
+                ts = packet.pts if packet.pts is not None else None
+                if ts is None or packet.time_base is None:
+                    missing += 1
+                    continue
+                times.append(Fraction(ts) * Fraction(packet.time_base))
+        except av.FFmpegError:
+            pass  # a damaged tail: the frames before it still count (decode reports the damage)
+    times.sort()
+    return times, missing
+
+
+def _timing(info_fps: Fraction, declared: int, duration: float | None, times: list[Fraction], missing: int,
+            first_time: Fraction | None, warn: Callable[[str], None], say: Callable[[str], None]) -> InputTiming:
+    """Classify the input's timing and say which was used."""
+    if missing and (len(times) < 2 or missing > len(times)):
+        warn(f"the input's frames carry no usable timestamps: timing them at the nominal rate {info_fps} "
+             f"({float(info_fps):.3f} fps)")
+        return InputTiming(True, info_fps, len(times) + missing, Fraction(max(len(times) + missing - 1, 0)) / info_fps,
+                           nominal=True)
+    if first_time is not None:
+        times = [t for t in times if t >= first_time]  # packets before the first shown frame (edit lists)
+    timing = classify_times(times, info_fps, declared, duration)
+    if timing.nominal:
+        warn(f"the input's timestamps do not advance: timing the frames at the nominal rate {info_fps} "
+             f"({float(info_fps):.3f} fps)")
+    elif timing.overruled:
+        warn(f"header overruled: {timing.overruled}")
+    elif timing.constant:
+        say(f"timing: constant rate {timing.fps} ({float(timing.fps):.3f} fps), {timing.frames} frames")
+    return timing
+
+
 def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None) -> VideoInfo:
     """Probe `path`; raise InvalidVideoError, TooFewFramesError or LimitExceededError as early as possible."""
     path = Path(path)
@@ -188,13 +236,8 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
         declared_frames = stream.frames or 0
         if stream.average_rate is None and stream.base_rate is None and not (declared_frames and duration):
             warn("the input does not state its frame rate; assuming 25 fps")
-        fps, variable = pick_input_rate(stream.average_rate, stream.base_rate, declared_frames, duration)
-        if variable:
-            warn(
-                f"variable frame rate input (average {float(fps):.3f} fps, nominal "
-                f"{float(stream.base_rate or 0):.3f} fps): frames are kept in order and timed at the "
-                f"constant average rate {fps}"
-            )
+        fps, _ = pick_input_rate(stream.average_rate, stream.base_rate, declared_frames, duration)
+        stream_index = stream.index
         if declared_frames:
             frame_count = declared_frames
         elif duration:
@@ -210,7 +253,8 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
         w, h = first.width, first.height
         if rotation in (90, 270):
             w, h = h, w
-        start_s = float(first.time) if first.time is not None else 0.0
+        first_time = Fraction(first.pts) * Fraction(first.time_base) if first.pts is not None and first.time_base else None
+        start_s = float(first_time) if first_time is not None else 0.0
         fmt = first.format
         bit_depth = max((c.bits for c in fmt.components), default=8)
 
@@ -226,7 +270,7 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
             pix_fmt=fmt.name,
             bit_depth=bit_depth,
             fps=fps,
-            variable_rate=variable,
+            variable_rate=False,
             frame_count=frame_count,
             duration_s=duration,
             start_s=start_s,
@@ -235,8 +279,24 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
             color_primaries=int(first.color_primaries or ctx.color_primaries or 2),
             color_trc=int(first.color_trc or ctx.color_trc or 2),
             audio=_audio_info(container),
+            start_time=first_time,
         )
     if w < 2 or h < 2:
         raise InvalidVideoError(f"video is {w}x{h}; frames must be at least 2x2")
+    check_limits(info, limits)  # before reading the whole file: a request that is too large fails at once
+    times, missing = scan_times(path, stream_index)
+    timing = _timing(fps, declared_frames, duration, times, missing, first_time, warn,
+                     (lambda msg: log("INFO", msg)) if log else (lambda msg: None))
+    if timing.overruled:
+        info = replace(info, fps=timing.fps, frame_count=timing.frames, variable_rate=not timing.constant,
+                       timing=timing)
+    elif not timing.constant:
+        warn(
+            f"variable frame rate input (average {float(timing.fps):.3f} fps, nominal {float(fps):.3f} fps): "
+            f"every frame is placed by its own timestamp"
+        )
+        info = replace(info, fps=timing.fps, variable_rate=True, timing=timing)
+    else:
+        info = replace(info, fps=timing.fps, timing=timing)
     check_limits(info, limits)
     return info
