@@ -50,6 +50,7 @@ class PairStats:
     held_frames: int = 0  # output frames past the last input frame, which repeat it
     model_calls: int = 0
     inference_s: float = 0.0
+    last_time: Fraction = Fraction(0)  # of the last input frame, from the first
     cuts: list[int] = field(default_factory=list)
 
 
@@ -168,6 +169,7 @@ def interpolate_timed(
         previous, previous_time = frame, max(when, previous_time)
     if previous is None:
         return
+    stats.last_time = previous_time
     if loop and first is not None and stats.input_frames >= 2:
         wrap_cut = bool(loop_cut()) if loop_cut is not None else False
         if wrap_cut:

@@ -190,6 +190,16 @@ class _Pipeline:
         duration_kept = options.use_calculated_fps or options.target_fps is not None
         self.audio: AudioTrack | None = plan_audio(info, duration_kept, self.say)
         self.audio_kept = self.audio is not None
+        # Audio that starts before the video keeps its head start: the video's first frame is shown
+        # that much later (in whole output intervals) and the audio moves with it, so the offset
+        # between the two is the input's.
+        self.first_pts = 0
+        if self.audio is not None and info.audio is not None and info.audio.start_s < info.start_s:
+            self.first_pts = round((info.start_s - info.audio.start_s) * self.out_fps)
+            self.audio.start_video_at(float(self.first_pts / self.out_fps))
+            if self.first_pts:
+                self.say("INFO", f"audio starts {info.start_s - info.audio.start_s:.3f} s before the video: the "
+                                 f"output's video starts {float(self.first_pts / self.out_fps):.3f} s in, as in the input")
 
         self.output_path.parent.mkdir(parents=True, exist_ok=True)
         self.temp_path = self.output_path.with_name(f".{self.output_path.name}.{uuid.uuid4().hex[:8]}.partial")
@@ -213,8 +223,8 @@ class _Pipeline:
     def _describe_timing(self, clock_rate: Fraction) -> None:
         info, options = self.info, self.options
         label = self.timing_label
-        if label == "constant":
-            how = f"timing: constant rate {info.fps}: frame i at i/{info.fps} s"
+        if label == "constant" or (label == "header overruled" and self.info.timing and self.info.timing.constant):
+            how = f"timing: {label}, constant rate {info.fps}: frame i at i/{info.fps} s"
         elif label == "nominal":
             how = f"timing: nominal rate {info.fps} (no usable timestamps): frame i at i/{info.fps} s"
         else:
@@ -314,6 +324,7 @@ class _Pipeline:
             self.audio, self.audio_kept = None, False
             encoder = Encoder(self.temp_path, self.width, self.height, self.out_fps, options.crf, color, None,
                               to_yuv420p=to_yuv, preset=self.preset)
+        encoder.first_pts = self.first_pts if self.audio is not None else 0
         try:
             for frame in self.outputs:
                 t0 = time.perf_counter()
@@ -323,11 +334,21 @@ class _Pipeline:
                 self.written += 1
                 stage.busy_s += time.perf_counter() - t0
             t0 = time.perf_counter()
+            encoder.last_frame_ticks = self._last_frame_ticks()
             encoder.close()
             stage.busy_s += time.perf_counter() - t0
         except BaseException:
             encoder.abort()
             raise
+
+    def _last_frame_ticks(self) -> int:
+        """How many output intervals the last frame lasts: where the duration is kept, the output ends
+        where the input does (its last frame plus that frame's interval), not one output interval after
+        its last frame; a retimed output (fal's `fps`) gives every frame one interval."""
+        if not (self.options.use_calculated_fps or self.options.target_fps is not None) or self.options.loop:
+            return 1
+        end = (self.stats.last_time + self.end.last_duration) * self.clock.rate
+        return max(1, round(end) - (self.written - 1))
 
     def _before_batch(self) -> None:
         self.flush_logs()

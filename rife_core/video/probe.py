@@ -29,6 +29,7 @@ class AudioInfo:
     codec: str
     sample_rate: int
     duration_s: float | None
+    start_s: float = 0.0  # time of the first sample played (priming samples an edit list discards excluded)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
     for s in container.streams.audio:
         ctx = s.codec_context
         duration = _seconds(s.duration, s.time_base)
-        return AudioInfo(s.index, ctx.name, ctx.sample_rate or 0, duration)
+        start = _seconds(s.start_time, s.time_base) or 0.0
+        return AudioInfo(s.index, ctx.name, ctx.sample_rate or 0, duration, start)
     return None
 
 
