@@ -344,8 +344,12 @@ class _Pipeline:
     def _last_frame_ticks(self) -> int:
         """How many output intervals the last frame lasts: where the duration is kept, the output ends
         where the input does (its last frame plus that frame's interval), not one output interval after
-        its last frame; a retimed output (fal's `fps`) gives every frame one interval."""
+        its last frame; a retimed output (fal's `fps`) gives every frame one interval. Constant-rate
+        input keeps today's output exactly (every frame one interval, so its average rate is the output
+        rate: (n+1) x fps), which for n >= 2 ends n-1 intervals early."""
         if not (self.options.use_calculated_fps or self.options.target_fps is not None) or self.options.loop:
+            return 1
+        if self.options.target_fps is None and self.timing_label == "constant":
             return 1
         end = (self.stats.last_time + self.end.last_duration) * self.clock.rate
         return max(1, round(end) - (self.written - 1))

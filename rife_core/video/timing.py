@@ -118,9 +118,9 @@ def parse_rate(value: int | float | str | Fraction) -> Fraction:
 def snap_rate(rate: Fraction) -> Fraction:
     """A computed rate as the standard one within 0.1% (27.97 x 2 -> 60000/1001), else with a
     denominator <= 1001 so that it stays a usable MP4 time base."""
-    for standard in STANDARD_RATES:
-        if abs(rate / standard - 1) <= Fraction(_SAME_RATE):
-            return standard
+    nearest = min(STANDARD_RATES, key=lambda standard: abs(rate / standard - 1))
+    if abs(rate / nearest - 1) <= Fraction(_SAME_RATE):
+        return nearest
     return rate if rate.denominator <= 1001 else rate.limit_denominator(1001)
 
 
@@ -182,11 +182,11 @@ def classify_times(
     measured = Fraction(count - 1) / span
     average = snap_rate(measured)
     overruled = None
-    header_span = Fraction(header_frames - 1) / header_fps if header_frames > 1 else None
     spans_header = header_duration_s is None or span + 2 / average >= Fraction(header_duration_s) * Fraction(9, 10)
-    rate_off = abs(float(measured / header_fps) - 1) > 0.05
     count_off = header_frames > 1 and abs(header_frames - count) > max(2, count // 20)
-    if spans_header and (count_off or (rate_off and header_span is not None and abs(header_span - span) > 2 / measured)):
+    # A header rate far from a constant rate the frames keep (not merely a variable rate's nominal one).
+    rate_off = abs(float(measured / header_fps) - 1) > 0.05 and fits_grid(rel, average)
+    if (spans_header and count_off) or rate_off:
         overruled = (
             f"the header declares {header_frames or 'no'} frames at {float(header_fps):.3f} fps, but the stream "
             f"holds {count} frames over {float(span + 1 / average):.2f} s ({float(measured):.3f} fps on "
