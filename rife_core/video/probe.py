@@ -289,6 +289,8 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
     times, missing = scan_times(path, stream_index)
     timing = _timing(fps, declared_frames, duration, times, missing, first_time, warn,
                      (lambda msg: log("INFO", msg)) if log else (lambda msg: None))
+    if not info.frame_count and timing.frames:
+        info = replace(info, frame_count=timing.frames)  # counted where the container does not say
     if timing.overruled:
         info = replace(info, fps=timing.fps, frame_count=timing.frames, variable_rate=not timing.constant,
                        timing=timing)
