@@ -88,7 +88,6 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from tqdm import tqdm
 
     from rife_core.video import InterpolationOptions, Progress, interpolate_video
-
     from rife_core.video.timing import parse_rate
 
     target = None
