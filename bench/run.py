@@ -281,7 +281,7 @@ def _timed_cli(pythonpath: Path, args: list[str]) -> float:
 def bench_timing(device: torch.device, quick: bool) -> list[dict]:
     """(a) constant-rate input through today's time-true pipeline and through the fixed-timestep one it
     replaced, same frames computed, runs interleaved (A B A B ...) and the best of each kept, so load from
-    other processes hits both alike; (b) `--target-fps 60` from 23.976 fps beside `--num-frames 1`."""
+    other processes hits both alike (on a shared machine a few % of noise remains); (b) `--target-fps 60` from 23.976 fps beside `--num-frames 1`."""
     rows = []
     size = (480, 272) if device.type == "cpu" else (1280, 720)
     rounds = 2 if quick else 3
@@ -295,9 +295,11 @@ def bench_timing(device: torch.device, quick: bool) -> list[dict]:
         else:
             args = [str(src), "--num-frames", "1", "--device", device.type]
             walls: dict[str, list[float]] = {"time-true": [], "fixed": []}
-            for _ in range(rounds):
-                walls["fixed"].append(_timed_cli(baseline, ["interpolate", args[0], str(tmp / "a.mp4"), *args[1:]]))
-                walls["time-true"].append(_timed_cli(ROOT, ["interpolate", args[0], str(tmp / "b.mp4"), *args[1:]]))
+            runs = {"fixed": (baseline, "a.mp4"), "time-true": (ROOT, "b.mp4")}
+            for r in range(2 * rounds):  # A B B A A B ...: neither goes first every time
+                for name in (("fixed", "time-true") if r % 2 == 0 else ("time-true", "fixed")):
+                    tree, out_name = runs[name]
+                    walls[name].append(_timed_cli(tree, ["interpolate", args[0], str(tmp / out_name), *args[1:]]))
             fixed, ours = min(walls["fixed"]), min(walls["time-true"])
             rows.append({"case": f"constant 25 fps, {size[0]}x{size[1]}, {frames} frames, n=1",
                          "fixed_s": fixed, "ours_s": ours, "ratio": ours / fixed,
