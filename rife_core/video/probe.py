@@ -175,18 +175,21 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
     return None
 
 
-def scan_times(path: Path, stream_index: int) -> tuple[list[Fraction], int]:
-    """The presentation times of every frame-carrying packet of the stream, sorted, and how many packets
-    had none. Demuxing only (no decoding): a few ms per thousand frames, and it reads the truth where
+def scan_times(path: Path, stream_index: int) -> tuple[list[Fraction], int, int]:
+    """The presentation times of every frame-carrying packet of the stream, sorted, how many packets
+    had none, and how many an edit list discards. Demuxing only (no decoding): a few ms per thousand frames, and it reads the truth where
     headers can lie. Sorting undoes B-frame order (including the out-of-order timestamps of packed
     MPEG-4 in AVI); packets an edit list discards are left out, as the decoder drops their frames."""
     times: list[Fraction] = []
-    missing = 0
+    missing = discarded = 0
     with open_input(path) as container:
         stream = container.streams[stream_index]
         try:
             for packet in container.demux(stream):
-                if packet.size == 0 or packet.is_discard:
+                if packet.size == 0:
+                    continue
+                if packet.is_discard:
+                    discarded += 1
                     continue
                 ts = packet.pts if packet.pts is not None else None
                 if ts is None or packet.time_base is None:
@@ -196,12 +199,12 @@ def scan_times(path: Path, stream_index: int) -> tuple[list[Fraction], int]:
         except av.FFmpegError:
             pass  # a damaged tail: the frames before it still count (decode reports the damage)
     times.sort()
-    return times, missing
+    return times, missing, discarded
 
 
 def _timing(info_fps: Fraction, declared: int, duration: float | None, times: list[Fraction], missing: int,
-            first_time: Fraction | None, warn: Callable[[str], None], say: Callable[[str], None]) -> InputTiming:
-    """Classify the input's timing and say which was used."""
+            first_time: Fraction | None, warn: Callable[[str], None]) -> InputTiming:
+    """Classify the input's timing; warn where it is not what the header says (the pipeline logs the rest)."""
     if missing and (len(times) < 2 or missing > len(times)):
         warn(f"the input's frames carry no usable timestamps: timing them at the nominal rate {info_fps} "
              f"({float(info_fps):.3f} fps)")
@@ -215,8 +218,6 @@ def _timing(info_fps: Fraction, declared: int, duration: float | None, times: li
              f"({float(info_fps):.3f} fps)")
     elif timing.overruled:
         warn(f"header overruled: {timing.overruled}")
-    elif timing.constant:
-        say(f"timing: constant rate {timing.fps} ({float(timing.fps):.3f} fps), {timing.frames} frames")
     return timing
 
 
@@ -286,9 +287,11 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
     if w < 2 or h < 2:
         raise InvalidVideoError(f"video is {w}x{h}; frames must be at least 2x2")
     check_limits(info, limits)  # before reading the whole file: a request that is too large fails at once
-    times, missing = scan_times(path, stream_index)
-    timing = _timing(fps, declared_frames, duration, times, missing, first_time, warn,
-                     (lambda msg: log("INFO", msg)) if log else (lambda msg: None))
+    times, missing, discarded = scan_times(path, stream_index)
+    # The header counts the frames an edit list hides; those are not a contradiction.
+    timing = _timing(fps, max(declared_frames - discarded, 0), duration, times, missing, first_time, warn)
+    if discarded and declared_frames:
+        info = replace(info, frame_count=max(declared_frames - discarded, 0))
     if not info.frame_count and timing.frames:
         info = replace(info, frame_count=timing.frames)  # counted where the container does not say
     if timing.overruled:

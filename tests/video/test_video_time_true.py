@@ -213,6 +213,19 @@ def test_header_that_lies_is_overruled(tmp_path, blend, run):
     assert read_video(out).frames == result.output_frames == 11 * 3 + 12
 
 
+def test_edit_list_is_honoured(tmp_path, blend, run):
+    """An MP4 whose edit list hides its first 3 frames: 10 frames play, from time 0; that is neither a lying
+    header nor a truncated file."""
+    src = write_video(tmp_path / "edit.mp4", [moving_square(i) for i in range(13)], rate=25, pts=list(range(-3, 10)),
+                      options={"qp": "0", "bf": "0"},
+                      container_options={"avoid_negative_ts": "disabled", "use_editlist": "1"})
+    result = run(src, tmp_path / "out.mp4", blend, frames_dir=tmp_path / "png")
+    assert (result.input_frames, result.output_frames, result.timing) == (10, 19, "constant")
+    assert run.warnings() == []
+    first = read_pngs(tmp_path / "png")[0]
+    assert float(np.abs(first.astype(float) - moving_square(3)).mean()) < 3  # the 4th frame written is shown first
+
+
 def test_no_timestamps_falls_back_to_the_nominal_rate(tmp_path, blend, run):
     src = write_video(tmp_path / "raw.h264", [moving_square(i) for i in range(8)], rate=25, fmt="h264")
     result = run(src, tmp_path / "out.mp4", blend)
