@@ -134,7 +134,7 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         result = interpolate_video(args.input, args.output, options, model, progress=on_progress, log=on_log)
     finally:
         bar.close()
-    generated = result.output_frames - result.input_frames
+    generated = result.generated_frames  # not an input frame at its own time (output - input is < 0 going down)
     print(
         f"{result.input_frames} frames at {result.input_fps} fps ({float(result.input_fps):.3f}) -> "
         f"{result.output_frames} frames at {result.output_fps} fps ({float(result.output_fps):.3f}), "
