@@ -3,13 +3,16 @@ in the same run on the same real frames. Prints tables and writes bench/RESULTS.
 
 Sections: (1) model ms per interpolated frame, (2) end to end on a real 720p clip vs a plain
 sequential loop, (3) quality (PSNR on dropped frames) beside the reference, blending and duplication,
-(4) peak memory for a short and a long input. `--quick` trims clip lengths for a fast look.
+(4) peak memory for a short and a long input, (5) timing: the time-true pipeline against the
+fixed-timestep one it replaced (git commit TIMING_BASELINE_REF) on constant-rate input, and
+`target_fps` 23.976 -> 60 beside `num_frames` 1. `--quick` trims clip lengths for a fast look.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -34,6 +37,8 @@ from rife_core.samples import sample_clip  # noqa: E402
 from rife_core.weights import load_state_dict, resolve_path  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
+# The last commit before frames were placed by their timestamps (issue 13): the fixed-timestep pipeline.
+TIMING_BASELINE_REF = "87ff68c"
 GPU_MARKER = "<!-- gpu-results: kept by bench/run.py -->"
 
 
@@ -232,6 +237,90 @@ def bench_end_to_end(device: torch.device, quick: bool) -> list[dict]:
     return rows
 
 
+def _restamped(src: Path, dst: Path, rate: Fraction, size: tuple[int, int], limit: int | None = None) -> int:
+    """`src`'s frames at `size`, re-encoded losslessly-ish (crf 12) at exactly `rate`; returns the frame count."""
+    count = 0
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
+        v = out.add_stream("libx264", rate=rate)
+        v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
+        v.options = {"crf": "12", "preset": "veryfast"}
+        for frame in inp.decode(video=0):
+            if limit is not None and count >= limit:
+                break
+            small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            small.pts, small.time_base = count, 1 / rate
+            for p in v.encode(small):
+                out.mux(p)
+            count += 1
+        for p in v.encode():
+            out.mux(p)
+    return count
+
+
+def _baseline_tree(tmp: Path) -> Path | None:
+    """TIMING_BASELINE_REF's rife_core, extracted with git into `tmp` (None when git or the commit is missing)."""
+    folder = tmp / "baseline"
+    folder.mkdir()
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", TIMING_BASELINE_REF, "rife_core"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return folder
+
+
+def _timed_cli(pythonpath: Path, args: list[str]) -> float:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "rife_core.cli", *args], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def bench_timing(device: torch.device, quick: bool) -> list[dict]:
+    """(a) constant-rate input through today's time-true pipeline and through the fixed-timestep one it
+    replaced, same frames computed, runs interleaved (A B A B ...) and the best of each kept, so load from
+    other processes hits both alike (on a shared machine a few % of noise remains); (b) `--target-fps 60` from 23.976 fps beside `--num-frames 1`."""
+    rows = []
+    size = (480, 272) if device.type == "cpu" else (1280, 720)
+    rounds = 2 if quick else 3
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        src = tmp / "cfr.mp4"
+        frames = _restamped(sample_clip("bigbuckbunny.mp4"), src, Fraction(25), size, 33 if quick else None)
+        baseline = _baseline_tree(tmp)
+        if baseline is None:
+            print(f"  timing: {TIMING_BASELINE_REF} is not in this checkout's git history; skipping the comparison")
+        else:
+            args = [str(src), "--num-frames", "1", "--device", device.type]
+            walls: dict[str, list[float]] = {"time-true": [], "fixed": []}
+            runs = {"fixed": (baseline, "a.mp4"), "time-true": (ROOT, "b.mp4")}
+            for r in range(2 * rounds):  # A B B A A B ...: neither goes first every time
+                for name in (("fixed", "time-true") if r % 2 == 0 else ("time-true", "fixed")):
+                    tree, out_name = runs[name]
+                    walls[name].append(_timed_cli(tree, ["interpolate", args[0], str(tmp / out_name), *args[1:]]))
+            fixed, ours = min(walls["fixed"]), min(walls["time-true"])
+            rows.append({"case": f"constant 25 fps, {size[0]}x{size[1]}, {frames} frames, n=1",
+                         "fixed_s": fixed, "ours_s": ours, "ratio": ours / fixed,
+                         "out_frames": 2 * frames - 1})
+            print(f"  timing, constant rate: fixed-timestep {fixed:.2f} s, time-true {ours:.2f} s "
+                  f"({(ours / fixed - 1) * 100:+.1f}%)", flush=True)
+        ntsc = tmp / "ntsc.mp4"
+        frames = _restamped(sample_clip("bigbuckbunny.mp4"), ntsc, Fraction(24000, 1001), size, 33 if quick else None)
+        for label, extra in (("num_frames 1", ["--num-frames", "1"]), ("target_fps 60", ["--target-fps", "60"])):
+            out = tmp / "t.mp4"
+            wall = min(_timed_cli(ROOT, ["interpolate", str(ntsc), str(out), *extra, "--device", device.type])
+                       for _ in range(rounds))
+            with av.open(str(out)) as c:
+                produced = c.streams.video[0].frames or sum(1 for _ in c.decode(video=0))
+            rows.append({"case": f"23.976 fps, {size[0]}x{size[1]}, {frames} frames, {label}", "ours_s": wall,
+                         "out_frames": produced, "out_fps": produced / wall})
+            print(f"  timing, 23.976 fps {label}: {produced} frames in {wall:.2f} s = {produced / wall:.1f} "
+                  f"output frames/s", flush=True)
+    return rows
+
+
 def ping_pong(src: Path, dst: Path, frames: int, size: tuple[int, int] | None = None, crf: int = 18) -> Path:
     """`src` played forward and back (so there is no jump at the seams) to `frames` frames, optionally
     scaled to `size` (w, h) with lanczos, re-encoded with x264."""
@@ -279,7 +368,7 @@ def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.2f}"
 
 
-def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows) -> str:
+def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows, timing_rows=()) -> str:
     dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"# Benchmark results\n\nDevice: {dev}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')} by `make bench`.\n"]
     if device.type != "cuda":
@@ -309,6 +398,14 @@ def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memo
         lines += ["\n## Memory: peak RSS of `rife-video interpolate` (n = 1) on carphone_pristine.mp4 looped\n",
                   "| input length s | input frames | wall s | peak RSS MiB |", "|---|---|---|---|"]
         lines += [f"| {r['seconds']} | {r['frames']} | {r['wall']:.1f} | {r['rss_mib']:.0f} |" for r in memory_rows]
+    if timing_rows:
+        lines += [f"\n## Timing: frames at their true times (bigbuckbunny.mp4 re-stamped; fixed-timestep = commit "
+                  f"{TIMING_BASELINE_REF}, best of interleaved runs)\n",
+                  "| case | output frames | fixed-timestep s | time-true s | time-true / fixed | output frames/s |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['case']} | {r['out_frames']} | {r['fixed_s']:.2f} | {r['ours_s']:.2f} | {r['ratio']:.3f} | "
+                  f"{r['out_frames'] / r['ours_s']:.1f} |" if "fixed_s" in r else
+                  f"| {r['case']} | {r['out_frames']} | | {r['ours_s']:.2f} | | {r['out_fps']:.1f} |" for r in timing_rows]
     text = "\n".join(lines) + "\n"
     return text
 
@@ -317,17 +414,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="short clips: a fast look, not the published numbers")
-    ap.add_argument("--only", choices=["model", "quality", "e2e", "memory"], action="append")
+    ap.add_argument("--only", choices=["model", "quality", "e2e", "memory", "timing"], action="append")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     device = torch.device(args.device)
-    only = set(args.only or ["model", "quality", "e2e", "memory"])
+    only = set(args.only or ["model", "quality", "e2e", "memory", "timing"])
     print(f"device: {device}")
     model_rows = bench_model(device, args.quick) if "model" in only else []
     e2e_rows = bench_end_to_end(device, args.quick) if "e2e" in only else []
     quality_rows = bench_quality(device, args.quick) if "quality" in only else []
     memory_rows = bench_memory(device, args.quick) if "memory" in only else []
-    text = write_results(device, model_rows, quality_rows, e2e_rows, memory_rows)
+    timing_rows = bench_timing(device, args.quick) if "timing" in only else []
+    text = write_results(device, model_rows, quality_rows, e2e_rows, memory_rows, timing_rows)
     print("\n" + text)
     if args.out.exists() and GPU_MARKER in args.out.read_text():
         # The GPU section (bench/gpu.py's runs on a GPU machine) is kept when this machine rewrites its own.

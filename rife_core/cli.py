@@ -39,6 +39,12 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
         action="store_true",
         help="output at input fps x (N+1), keeping the duration and the audio (the default)",
     )
+    run.add_argument("--target-fps", metavar="RATE",
+                     help="output exactly this rate (1..240, a number or a fraction such as 60000/1001) with the "
+                          "input's duration, every frame placed by time; --num-frames and --fps then play no part")
+    run.add_argument("--dedup", action="store_true",
+                     help="drop input frames that repeat their predecessor (animation on twos, stalled captures) "
+                          "and interpolate their slots between the distinct frames")
     run.add_argument("--loop", action="store_true", help="also interpolate from the last frame back to the first")
     run.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or flownet.pkl path (default {DEFAULT_MODEL})")
     run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available, else cpu")
@@ -104,7 +110,16 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from tqdm import tqdm
 
     from rife_core.video import InterpolationOptions, Progress, interpolate_video
+    from rife_core.video.timing import parse_rate
 
+    target = None
+    if args.target_fps is not None:
+        if args.fps is not None or args.num_frames != 1:
+            parser.error("--target-fps sets the output rate itself: do not combine it with --fps or --num-frames")
+        try:
+            target = parse_rate(args.target_fps)
+        except ValueError as e:
+            parser.error(f"--target-fps: {e}")
     try:
         options = InterpolationOptions(
             num_frames=args.num_frames,
@@ -119,6 +134,8 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             output=output_format(args),
             video_encoder=args.video_encoder,
             keep_location_metadata=args.keep_location,
+            target_fps=target,
+            dedup=args.dedup,
         )
     except ValueError as e:
         parser.error(str(e))
@@ -153,7 +170,7 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     finally:
         for bar in bars:
             bar.close()
-    generated = result.output_frames - result.input_frames
+    generated = result.generated_frames  # not an input frame at its own time (output - input is < 0 going down)
     print(
         f"{result.input_frames} frames at {result.input_fps} fps ({float(result.input_fps):.3f}) -> "
         f"{result.output_frames} frames at {result.output_fps} fps ({float(result.output_fps):.3f}), "

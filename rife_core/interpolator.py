@@ -113,22 +113,29 @@ class Interpolator:
     @torch.inference_mode()
     def interpolate_float(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float]) -> torch.Tensor:
         """img0, img1: float (B, 3, H, W) in [0, 1]. Returns float (B, T, 3, H, W) on the model's device."""
+        return self._run(img0, img1, timesteps, per_sample=False)
+
+    def _run(self, img0: torch.Tensor, img1: torch.Tensor, timesteps: Sequence[float], per_sample: bool) -> torch.Tensor:
+        """Pairs x timesteps (B, T, 3, H, W), or with `per_sample` pair i at timesteps[i] only (B, 1, 3, H, W)."""
         _check_pair(img0, img1, timesteps)
         b, _, h, w = img0.shape
-        t_count = len(timesteps)
+        t_count = 1 if per_sample else len(timesteps)
         ph, pw = self.padded_size(h, w)
         pad = (0, pw - w, 0, ph - h)
         x0 = F.pad(img0.to(self.device, self.dtype), pad)
         x1 = F.pad(img1.to(self.device, self.dtype), pad)
         if self.channels_last:
             x0, x1 = (x.contiguous(memory_format=torch.channels_last) for x in (x0, x1))
-        ts = torch.tensor(list(timesteps), device=self.device, dtype=self.dtype).repeat(b)
+        ts = torch.tensor(list(timesteps), device=self.device, dtype=self.dtype)
+        if not per_sample:
+            ts = ts.repeat(b)
         tplane = ts.view(-1, 1, 1, 1).expand(-1, 1, ph, pw)
         f0, f1 = self._features(x0, x1)
         # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
-        x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
-        if f0 is not None and f1 is not None:
-            f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
+        if t_count > 1:
+            x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
+            if f0 is not None and f1 is not None:
+                f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
         step = max(1, self.max_batch_pixels // (ph * pw))
         out = torch.cat([
             self._forward(x0[i : i + step], x1[i : i + step], tplane[i : i + step], self.scales, self.ensemble,
@@ -166,6 +173,23 @@ class Interpolator:
         self.interpolate(frames, frames, [0.5])
 
     @torch.inference_mode()
+    def interpolate_each(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float],
+                         on_device: bool = False) -> torch.Tensor:
+        """One timestep per sample: frames0[i] -> frames1[i] at timesteps[i]; uint8 (or uint16) (B, H, W, 3) in
+        and out.
+
+        For frames placed by their timestamps (variable-rate input, `target_fps`), where pairs need
+        different t: the network runs on every sample exactly as in `interpolate` (the same forward pass,
+        only the t plane differs per sample), in one batch instead of one call per t."""
+        if len(timesteps) != frames0.shape[0]:
+            raise ValueError(f"need one timestep per sample: {len(timesteps)} for {frames0.shape[0]} samples")
+        peak = _peak_of(frames0, frames1)
+        img0 = _to_float(frames0, self.device, self.dtype, peak)
+        img1 = _to_float(frames1, self.device, self.dtype, peak)
+        out = self._run(img0, img1, list(timesteps), per_sample=True)[:, 0]
+        return self._finish(out, on_device, peak)
+
+    @torch.inference_mode()
     def interpolate(self, frames0: torch.Tensor, frames1: torch.Tensor, timesteps: Sequence[float],
                     on_device: bool = False) -> torch.Tensor:
         """frames0, frames1: uint8 RGB (B, H, W, 3), as decoded, or uint16 for a deep (10-bit) video: the
@@ -173,25 +197,34 @@ class Interpolator:
         (B, T, H, W, 3), on the CPU, or with `on_device` on the model's device, finished (its stream
         synchronised), so another thread or CUDA stream may read it at once: the GPU worker's encoder
         converts it to YUV there, and the frames never make the round trip through host memory."""
-        if frames0.dtype not in (torch.uint8, torch.uint16) or frames0.dim() != 4 or frames0.shape[-1] != 3:
-            raise ValueError(f"frames must be uint8 or uint16 (B, H, W, 3), got {tuple(frames0.shape)} {frames0.dtype}")
-        if frames1.dtype != frames0.dtype:
-            raise ValueError(f"both batches must have one dtype, got {frames0.dtype} and {frames1.dtype}")
-        peak = 255.0 if frames0.dtype == torch.uint8 else 65535.0
+        peak = _peak_of(frames0, frames1)
         img0 = _to_float(frames0, self.device, self.dtype, peak)
         img1 = _to_float(frames1, self.device, self.dtype, peak)
-        out = self.interpolate_float(img0, img1, timesteps)
+        return self._finish(self.interpolate_float(img0, img1, timesteps), on_device, peak)
+
+    @staticmethod
+    def _finish(out: torch.Tensor, on_device: bool, peak: float = 255.0) -> torch.Tensor:
+        """float (..., 3, H, W) in [0, 1] -> uint8 (or uint16 for `peak` 65535) (..., H, W, 3), on the CPU or
+        finished on the device."""
         if peak == 255.0:
-            out = out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()
+            out = out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).movedim(-3, -1).contiguous()
         else:
             # uint16 tensors support only a few ops: round in int32, then narrow.
-            out = out.mul(peak).round_().clamp_(0, peak).to(torch.int32).to(torch.uint16)
-            out = out.permute(0, 1, 3, 4, 2).contiguous()
+            out = out.mul(peak).round_().clamp_(0, peak).to(torch.int32).to(torch.uint16).movedim(-3, -1).contiguous()
         if not on_device:
             return out.cpu()
         if out.is_cuda:
             torch.cuda.current_stream(out.device).synchronize()
         return out
+
+
+def _peak_of(frames0: torch.Tensor, frames1: torch.Tensor) -> float:
+    """The white level of a batch: 255 for uint8 frames, 65535 for uint16 (deep video)."""
+    if frames0.dtype not in (torch.uint8, torch.uint16) or frames0.dim() != 4 or frames0.shape[-1] != 3:
+        raise ValueError(f"frames must be uint8 or uint16 (B, H, W, 3), got {tuple(frames0.shape)} {frames0.dtype}")
+    if frames1.dtype != frames0.dtype:
+        raise ValueError(f"both batches must have one dtype, got {frames0.dtype} and {frames1.dtype}")
+    return 255.0 if frames0.dtype == torch.uint8 else 65535.0
 
 
 def _to_float(frames: torch.Tensor, device: torch.device, dtype: torch.dtype = torch.float32,

@@ -64,6 +64,12 @@ class AudioTrack:
         self.dropped = 0  # damaged audio packets left out
         self.broke_off = False  # the audio ended early: the input's audio is damaged or truncated
 
+    def start_video_at(self, lead_s: float) -> None:
+        """The output's video starts `lead_s` after output time 0 (audio that begins before the video
+        keeps its head start), so the audio moves with it: the offset between the two stays the input's."""
+        assert self._out is None, "set before the track is attached"
+        self._offset_s -= lead_s
+
     def attach(self, out: av.container.OutputContainer) -> None:
         """Add the audio stream to `out` (before its header is written)."""
         self._input = av.open(os.fspath(self._path), "r")

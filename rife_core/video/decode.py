@@ -13,12 +13,18 @@ and refuse everything after it; a corrupt packet is skipped; a file that ends ea
 interrupted download) gives the frames it has. Each is counted and reported in `DecodeStats` and
 one WARN line, in the user's words. A file whose video cannot be decoded at all was already
 refused by the probe.
+
+With `timed`, each frame leaves with its presentation time (`FrameTimes`): the exact grid for
+constant-rate input, its own (reordered) timestamp otherwise.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal, overload
 
 import av
 import numpy as np
@@ -30,8 +36,9 @@ from rife_core.video.timing import output_frame_count
 
 LogFn = Callable[[str, str], None]
 
-# Off by more than this fraction of a frame interval, a timestamp means the rate is not constant.
-_VFR_TOLERANCE = 0.25
+# Decoded frames come in presentation order, but some files (packed MPEG-4 B-frames in AVI) stamp them
+# out of order: a frame's time is the smallest of the next few timestamps, as if they were sorted.
+REORDER_WINDOW = 4
 
 
 @dataclass
@@ -59,6 +66,60 @@ def _to_rgb(frame: av.VideoFrame, info: VideoInfo, deep: bool = False) -> np.nda
     return np.ascontiguousarray(rgb[:eh, :ew])
 
 
+class FrameTimes:
+    """Each decoded frame's presentation time in seconds from the first frame (exact Fractions).
+
+    Constant-rate input is timed on its exact grid i/fps (what the probe decided from all timestamps),
+    so rounded timestamps (1 ms in MKV) never turn 30000/1001 into a jittery rate. Otherwise a frame
+    gets its own timestamp, sorted within REORDER_WINDOW frames; a frame without one comes one
+    interval of the average rate after the previous frame, and time never goes backwards.
+    """
+
+    def __init__(self, info: VideoInfo) -> None:
+        timing = info.timing
+        self.grid = timing is None or timing.constant
+        self.fps = timing.fps if timing is not None else info.fps
+        self.origin = info.start_time if info.start_time is not None else Fraction(info.start_s)
+        self.last: Fraction | None = None
+        self.count = 0
+        self.missing = 0
+        self._heap: list[Fraction] = []
+
+    def push(self, frame: av.VideoFrame) -> None:
+        """Take the timestamp of the next decoded frame."""
+        if self.grid:
+            return
+        if frame.pts is None or frame.time_base is None:
+            self.missing += 1
+            return
+        heapq.heappush(self._heap, Fraction(frame.pts) * Fraction(frame.time_base) - self.origin)
+
+    def pop(self, flushing: bool = False) -> Fraction | None:
+        """The time of the oldest frame not yet timed; None while the window still has to fill."""
+        if self.grid:
+            when = Fraction(self.count) / self.fps
+        elif self.missing and (flushing or len(self._heap) < REORDER_WINDOW):
+            self.missing -= 1
+            when = (self.last + 1 / self.fps) if self.last is not None else Fraction(0)
+        elif len(self._heap) >= REORDER_WINDOW or (flushing and self._heap):
+            when = heapq.heappop(self._heap)
+        else:
+            return None
+        if self.last is not None and when < self.last:
+            when = self.last
+        self.last = when
+        self.count += 1
+        return when
+
+
+@overload
+def decode_frames(info: VideoInfo, *, max_frames: int | None = ..., max_output_frames: int | None = ...,
+                  num_frames: int = ..., loop: bool = ..., log: LogFn | None = ..., stats: DecodeStats | None = ...,
+                  deep: bool = ..., timed: Literal[False] = ...) -> Iterator[np.ndarray]: ...
+@overload
+def decode_frames(info: VideoInfo, *, max_frames: int | None = ..., max_output_frames: int | None = ...,
+                  num_frames: int = ..., loop: bool = ..., log: LogFn | None = ..., stats: DecodeStats | None = ...,
+                  deep: bool = ..., timed: Literal[True]) -> Iterator[tuple[np.ndarray, Fraction]]: ...
 def decode_frames(
     info: VideoInfo,
     *,
@@ -69,17 +130,45 @@ def decode_frames(
     log: LogFn | None = None,
     stats: DecodeStats | None = None,
     deep: bool = False,
-) -> Iterator[np.ndarray]:
-    """Yield the frames of `info.path` in presentation order (uint16 RGB with `deep`).
+    timed: bool = False,
+) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, Fraction]]:
+    """Yield the frames of `info.path` in presentation order (uint16 RGB with `deep`); with `timed`, as
+    (frame, time in seconds from the first frame) (see FrameTimes).
 
     The probe's frame count is only an estimate for some containers, so the frame and output
     limits are enforced here too, as frames arrive. `stats`, when given, is filled in with what
     was skipped and whether the input looks truncated.
     """
-    stats = stats if stats is not None else DecodeStats()
-    warned_vfr = info.variable_rate
-    last_time: float | None = None
-    interval = 1 / float(info.fps)
+    frames = _decode(info, max_frames, max_output_frames, num_frames, loop, log,
+                     stats if stats is not None else DecodeStats(), deep)
+    if not timed:
+        return (rgb for rgb, _ in frames)
+    return _timed(frames, FrameTimes(info))
+
+
+def _timed(frames: Iterator[tuple[np.ndarray, av.VideoFrame]], clock: FrameTimes) -> Iterator[tuple[np.ndarray, Fraction]]:
+    held: list[np.ndarray] = []
+    for rgb, frame in frames:
+        clock.push(frame)
+        held.append(rgb)
+        when = clock.pop()
+        if when is not None:
+            yield held.pop(0), when
+    while held:
+        when = clock.pop(flushing=True)
+        yield held.pop(0), when if when is not None else (clock.last or Fraction(0))
+
+
+def _decode(
+    info: VideoInfo,
+    max_frames: int | None,
+    max_output_frames: int | None,
+    num_frames: int,
+    loop: bool,
+    log: LogFn | None,
+    stats: DecodeStats,
+    deep: bool,
+) -> Iterator[tuple[np.ndarray, av.VideoFrame]]:
     count = 0
     skipped = 0
     broke_off: str | None = None
@@ -109,19 +198,6 @@ def decode_frames(
             for frame in frames:
                 if not isinstance(frame, av.VideoFrame):
                     continue
-                t = frame.time
-                if t is not None and last_time is not None and not warned_vfr:
-                    if abs((t - last_time) / interval - 1) > _VFR_TOLERANCE:
-                        warned_vfr = True
-                        if log:
-                            log(
-                                "WARN",
-                                f"variable frame rate input: frame {count} comes {t - last_time:.4f} s after "
-                                f"the previous one; frames are kept in order and timed at the average rate "
-                                f"{info.fps} ({float(info.fps):.3f} fps)",
-                            )
-                if t is not None:
-                    last_time = t
                 count += 1
                 stats.frames = count
                 if max_frames is not None and count > max_frames:
@@ -134,7 +210,7 @@ def decode_frames(
                         f"the output would have more than {max_output_frames} frames (the limit)",
                         limit="output_limit",
                     )
-                yield _to_rgb(frame, info, deep)
+                yield _to_rgb(frame, info, deep), frame
     _report(info, stats, broke_off, log)
 
 
@@ -153,11 +229,14 @@ def _report(info: VideoInfo, stats: DecodeStats, broke_off: str | None, log: Log
         log("WARN", f"{stats.bad_packets} damaged packet(s) in the video stream skipped; the video may show a jump there")
     if stats.truncated:
         fps = float(info.fps)
-        of = f" of about {announced} ({announced / fps:.2f} s)" if announced > count else ""
+        # Seconds on the input's own timeline (its frames may stand at uneven times), against the header's.
+        recovered_s = float(info.timing.duration_s) if info.timing is not None else count / fps
+        announced_s = info.duration_s if info.duration_s else announced / fps
+        of = f" of about {announced} ({announced_s:.2f} s)" if announced > count else ""
         why = f" ({broke_off})" if broke_off else ""
         log(
             "WARN",
-            f"the video looks truncated{why}: recovered {count} frames ({count / fps:.2f} s){of}; "
+            f"the video looks truncated{why}: recovered {count} frames ({recovered_s:.2f} s){of}; "
             f"the output covers only the recovered part",
         )
 

@@ -91,6 +91,8 @@ class Encoder:
         self.fps = Fraction(fps)
         self.time_base = 1 / self.fps  # the stream's own time base changes once the muxer starts
         self.frames = 0
+        self.last_frame_ticks = 1  # how long the last frame shows, in 1/fps (set before `close`)
+        self.first_pts = 0  # where the first frame is shown, in 1/fps: after audio that starts earlier
         self._color = color
         self.plan = plan_codec(output or OutputFormat(), bits, crf, preset or default_preset("cpu"), hdr, encoder)
         if to_yuv420p is not None and not self.plan.accepts_yuv420p_planes:
@@ -145,7 +147,7 @@ class Encoder:
                     dst_colorspace=matrix,
                     dst_color_range="JPEG" if self._color.color_range == 2 else "MPEG",
                 )
-        yuv.pts = self.frames
+        yuv.pts = self.first_pts + self.frames
         yuv.time_base = self.time_base
         return yuv
 
@@ -157,12 +159,19 @@ class Encoder:
         self.frames += 1
         if self._audio is not None:
             # Keep audio interleaved with the video written so far (plus a little lead).
-            self._audio.copy_until(float(self.frames / self.fps) + 0.5)
+            self._audio.copy_until(float((self.first_pts + self.frames) / self.fps) + 0.5)
 
     def close(self) -> None:
         """Flush the encoder and the rest of the audio, and finish the file."""
         try:
-            for packet in self._stream.encode(None):
+            packets = list(self._stream.encode(None))
+            if packets and self.last_frame_ticks > 1:
+                # The muxer takes the track's length from the last packet in decode order and the edit
+                # list's from the last in presentation order: the last frame lasts as long as the
+                # input's did, so the output's duration is the input's.
+                packets[-1].duration = self.last_frame_ticks
+                max(packets, key=lambda p: p.pts if p.pts is not None else -1).duration = self.last_frame_ticks
+            for packet in packets:
                 self._container.mux(packet)
             if self._audio is not None:
                 self._audio.copy_until(None)

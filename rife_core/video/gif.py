@@ -29,6 +29,10 @@ class GifEncoder:
         self.path = path
         self.fps = Fraction(fps)
         self.frames = 0
+        # Encoder's timing knobs, kept for the same interface: a GIF has no audio to start after
+        # (`first_pts` stays 0) and shows every frame for one interval, as looping GIFs should.
+        self.first_pts = 0
+        self.last_frame_ticks = 1
         self._size = (width, height)
         self._spool_path = path.with_name(path.name + ".frames")
         self._spool = open(self._spool_path, "wb")  # noqa: SIM115 - closed in close/abort

@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from rife_core.video.formats import OutputFormat
+from rife_core.video.timing import parse_rate
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -56,6 +57,12 @@ class InterpolationOptions:
     `crf`); `video_encoder` is the worker's VIDEO_ENCODER (`auto` uses NVENC on a CUDA worker where it
     opens, `nvenc` tries it anywhere, `x264` never); `keep_location_metadata` keeps the input's
     GPS/location tags, which are dropped by default.
+
+    `target_fps` (an extension to fal's API) makes the output exactly that rate with the input's
+    duration, every frame placed by time (up or down: 23.976 -> 60, 60 -> 24); `num_frames`,
+    `use_calculated_fps` and `fps` then play no part. `dedup` drops input frames that repeat their
+    predecessor (animation on twos, stalled captures) before interpolation, so their slots are
+    interpolated between the distinct frames at their true times.
     """
 
     num_frames: int = 1
@@ -72,6 +79,8 @@ class InterpolationOptions:
     output: OutputFormat = field(default_factory=OutputFormat)
     video_encoder: str = "auto"
     keep_location_metadata: bool = False
+    target_fps: Fraction | None = None
+    dedup: bool = False
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -82,13 +91,15 @@ class InterpolationOptions:
             raise ValueError(f"preset must be one of {', '.join(X264_PRESETS)}, got {self.preset!r}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must be within 0..51, got {self.crf}")
-        if not self.use_calculated_fps and not self.fps > 0:
+        if not self.use_calculated_fps and not self.fps > 0 and self.target_fps is None:
             raise ValueError(f"fps must be > 0, got {self.fps}")
         problems = self.output.problems()
         if problems:
             raise ValueError("; ".join(f"output.{name}: {message}" for name, message in problems))
         if self.video_encoder not in ("auto", "x264", "nvenc"):
             raise ValueError(f"video_encoder must be auto, x264 or nvenc, got {self.video_encoder!r}")
+        if self.target_fps is not None:
+            object.__setattr__(self, "target_fps", parse_rate(self.target_fps))
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,11 @@ class VideoResult:
     With `loop`, a cut between the last frame and the first is reported as 0 (frame -1 being the
     last frame, cyclically). `warnings` holds the job's WARN lines (a truncated input, damaged
     packets skipped, audio dropped...), so a client sees them in the result, not only in the logs.
+    `timing` is how the input's frames were placed in time: "constant", "variable", "header
+    overruled" or "nominal" (no usable timestamps). Of the output frames,
+    `generated_frames` are not an input frame at its own time (model-made, or a real frame repeated
+    across a cut or past the end); `kept_frames` input frames appear at their own time and
+    `dropped_frames` do not (repeats removed by `dedup`, frames between output times when going down).
     """
 
     output_path: Path
@@ -129,3 +145,7 @@ class VideoResult:
     content_type: str = "video/mp4"  # of the container written, for the response and the upload
     file_extension: str = ".mp4"  # with its dot, for the result's file name
     bit_depth: int = 8  # of the output's video
+    timing: str = "constant"
+    generated_frames: int = 0
+    kept_frames: int = 0
+    dropped_frames: int = 0

@@ -1,4 +1,7 @@
-"""`interpolate_video`: probe -> decode (+ cut detection) -> pairs -> model -> encode, streaming.
+"""`interpolate_video`: probe -> decode (+ cut detection, dedup) -> pairs -> model -> encode, streaming.
+
+`_Pipeline` holds one job: `plan` (probe, rates, audio), then the stages `decode`, `pair`,
+`interpolate` and `encode`, whose shared state (counts, the audio track) are its attributes.
 
 Three threads overlap the stages: one decodes (FFmpeg and OpenCV release the GIL), the calling
 thread runs the model batch by batch, one encodes (x264 and PNG writing release the GIL too).
@@ -19,6 +22,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from fractions import Fraction
+from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,15 +35,17 @@ from rife_core.video.audio import AudioTrack, plan_audio
 from rife_core.video.channel import Channel, Stopped
 from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
 from rife_core.video.decode import DecodeStats, decode_frames
+from rife_core.video.dedup import RepeatFilter
 from rife_core.video.encode import ColorTags, Encoder, PngSink, open_encoder
 from rife_core.video.formats import AV1_MIN_SIDE, GIF_MAX_FRAMES, GIF_MAX_SIDE
 from rife_core.video.gif import GifEncoder
 from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
-from rife_core.video.pairs import PairStats, interpolate_pairs
+from rife_core.video.pairs import Frame, PairStats, interpolate_timed
 from rife_core.video.probe import VideoInfo, check_limits, probe
 from rife_core.video.scenes import CutDetector
+from rife_core.video.schedule import EndRule, OutputClock
 from rife_core.video.sniff import plain_reason
-from rife_core.video.timing import output_fps, output_frame_count
+from rife_core.video.timing import output_frame_count, rational_fps, snap_rate
 from rife_core.video.yuv import DeviceYuv420p
 
 if TYPE_CHECKING:
@@ -70,12 +77,14 @@ class _Stage(threading.Thread):
             self._halt.set()
 
 
-def _describe(info: VideoInfo, options: InterpolationOptions, out_fps, expected: int, log: LogFn) -> None:
+def _describe(info: VideoInfo, options: InterpolationOptions, out_fps: Fraction, expected: int, log: LogFn) -> None:
+    how = ("frames placed by time at the target rate" if options.target_fps is not None
+           else f"{options.num_frames} new frame(s) per pair")
     log(
         "INFO",
         f"input: {info.width}x{info.height} {info.codec} {info.pix_fmt}, ~{info.frame_count} frames at "
         f"{info.fps} ({float(info.fps):.3f}) fps; output: ~{expected} frames at {out_fps} "
-        f"({float(out_fps):.3f}) fps, {options.num_frames} new frame(s) per pair",
+        f"({float(out_fps):.3f}) fps, {how}",
     )
     if info.rotation:
         log("INFO", f"rotation metadata: turning frames {info.rotation} degrees counter-clockwise to upright")
@@ -113,6 +122,402 @@ def _check_output_size(info: VideoInfo, options: InterpolationOptions, expected:
         )
 
 
+class _Pipeline:
+    """One job through the four stages. `plan` runs first (on the calling thread); then `decode` and
+    `encode` run on threads of their own while the calling thread runs `interpolate`, which draws on
+    `pair`. Counters the stages share (frames written, decoded, dropped) are attributes; each is
+    written by one thread only."""
+
+    def __init__(self, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+                 options: InterpolationOptions, model: Interpolator, progress: ProgressFn | None,
+                 log: LogFn | None, should_cancel: Callable[[], bool] | None) -> None:
+        self.started = time.perf_counter()
+        self.input_path = input_path
+        self.output_path = Path(output_path)
+        self.options = options
+        self.model = model
+        self.progress = progress
+        self.log = log
+        self.should_cancel = should_cancel
+        self.caller = threading.current_thread()
+        self.held_logs: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self.stop = threading.Event()
+        self.stats = PairStats()
+        self.decoded_total: int | None = None  # set once decoding has finished
+        self.total_reported = False  # the true total was reported (the header's estimate may be far off)
+        self.decode_stats = DecodeStats()
+        self.warnings: list[str] = []  # every WARN line, also carried by the result (truncated input...)
+        self.repeats_dropped = 0
+        self.written = 0
+        self.last_progress = 0.0
+
+    # --- logs and progress (always delivered on the calling thread) ---
+
+    def say(self, level: str, message: str) -> None:
+        # Pipeline threads hand their lines to the calling thread, which passes them on in order.
+        if level == "WARN":
+            self.warnings.append(message)
+        if self.log is None:
+            return
+        if threading.current_thread() is self.caller:
+            self.flush_logs()
+            self.log(level, message)
+        else:
+            self.held_logs.put((level, message))
+
+    def flush_logs(self) -> None:
+        while self.log is not None and not self.held_logs.empty():
+            self.log(*self.held_logs.get())
+
+    def report(self, final: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        truth = self.decoded_total is not None and not self.total_reported
+        if not final and not truth and now - self.last_progress < PROGRESS_INTERVAL_S:
+            return
+        self.last_progress = now
+        self.total_reported = self.total_reported or self.decoded_total is not None
+        total = self.expected
+        if self.decoded_total is not None and self.options.target_fps is None and self.timing_label == "constant":
+            total = output_frame_count(self.decoded_total, self.options.num_frames, self.options.loop)
+        done = self.written
+        elapsed = now - self.started
+        self.progress(
+            Progress(
+                frames_done=done,
+                frames_total=max(total, done),
+                fps=done / elapsed if elapsed > 0 else 0.0,
+                elapsed_s=elapsed,
+                decode_s=self.decoder.busy_s,
+                inference_s=self.stats.inference_s,
+                encode_s=self.encoder_stage.busy_s,
+            )
+        )
+
+    # --- plan ---
+
+    def plan(self) -> None:
+        """Probe the input and decide the output clock, its rate, its length and the audio."""
+        options, n = self.options, self.options.num_frames
+        info = self.info = probe(self.input_path, options.limits, self.say)
+        timing = info.timing
+        self.timing_label = timing.label if timing is not None else "constant"
+        constant = timing is None or timing.constant
+        interval = 1 / info.fps
+        if options.target_fps is not None:
+            clock_rate = self.out_fps = options.target_fps
+            self.end = EndRule(through_last=False, last_duration=interval)
+            duration = timing.duration_s if timing is not None else info.frame_count * interval
+            self.expected = max(1, round(duration * clock_rate))
+            # An upper bound for decode's limit on output frames, as (F-1)*n + F.
+            self.decode_n = max(0, ceil(clock_rate / info.fps) - 1)
+        else:
+            clock_rate = info.fps * (n + 1) if constant else snap_rate(info.fps * (n + 1))
+            self.out_fps = clock_rate if options.use_calculated_fps else rational_fps(options.fps)
+            self.end = EndRule(through_last=True, last_duration=interval)
+            if constant or timing is None:
+                self.expected = output_frame_count(info.frame_count, n, options.loop)
+            else:
+                self.expected = self.end.count(timing.span_s, clock_rate) + (n if options.loop else 0)
+            self.decode_n = n
+        self.clock = OutputClock(clock_rate)
+        check_limits(info, options.limits, self.expected)
+        _check_output_size(info, options, self.expected)
+        _describe(info, options, self.out_fps, self.expected, self.say)
+        self._describe_timing(clock_rate)
+        fmt = self.fmt = options.output
+        container = self.container = fmt.resolved_container
+        duration_kept = options.use_calculated_fps or options.target_fps is not None
+        self.audio: AudioTrack | None = plan_audio(info, duration_kept, self.say, container)
+        self.bits = fmt.output_bit_depth(info.bit_depth)
+        self.deep = info.bit_depth > 8 and self.bits > 8  # 16-bit RGB from decode to encode
+        self.audio_kept = self.audio is not None
+        # Audio that starts before the video keeps its head start: the video's first frame is shown
+        # that much later (in whole output intervals) and the audio moves with it, so the offset
+        # between the two is the input's.
+        self.first_pts = 0
+        if self.audio is not None and info.audio is not None and info.audio.start_s < info.start_s:
+            self.first_pts = round((info.start_s - info.audio.start_s) * self.out_fps)
+            self.audio.start_video_at(float(self.first_pts / self.out_fps))
+            if self.first_pts:
+                self.say("INFO", f"audio starts {info.start_s - info.audio.start_s:.3f} s before the video: the "
+                                 f"output's video starts {float(self.first_pts / self.out_fps):.3f} s in, as in the input")
+
+        self.output_path.parent.mkdir(parents=True, exist_ok=True)
+        self.temp_path = self.output_path.with_name(f".{self.output_path.name}.{uuid.uuid4().hex[:8]}.partial")
+        self.width, self.height = info.even_size
+        # About one batch waits on each side of the model: enough for the three stages to overlap, and
+        # at 4K with n=4 one batch of output is already 20 frames of 24 MB.
+        per_pair = max(n, ceil(clock_rate / info.fps) - 1) + 1
+        self.inputs: Channel[tuple[np.ndarray, Fraction, bool]] = Channel(options.batch_size + 2, self.stop)
+        self.outputs: Channel[Frame] = Channel(options.batch_size * per_pair + 2, self.stop)
+        self.detector = CutDetector(info.fps) if options.use_scene_detection else None
+        self.repeats = RepeatFilter() if options.dedup else None
+        # Where the output frames become YUV: on the model's device (default on CUDA, where the CPU is
+        # x264's), and then generated frames are handed to the encoder without leaving that device.
+        self.device = getattr(self.model, "device", None) or torch.device("cpu")
+        self.preset = options.preset or default_preset(self.device.type)
+        self.hw_encoder, encoder_note = choose_encoder(fmt.codec, options.video_encoder, self.device.type,
+                                                       nvenc_cannot_open)
+        if encoder_note:  # a fallback is a warning only when NVENC was asked for by name
+            self.say("WARN" if self.hw_encoder is None and options.video_encoder == "nvenc" else "INFO", encoder_note)
+        plan = plan_codec(fmt, self.bits, options.crf, self.preset, info.hdr, self.hw_encoder)
+        yuv_on_device = options.yuv_on_model_device
+        yuv_on_device = self.device.type == "cuda" if yuv_on_device is None else yuv_on_device
+        self.yuv_on_device = yuv_on_device and plan.accepts_yuv420p_planes and not self.deep
+        if fmt.codec == "h264" and self.hw_encoder is None:
+            self.say("INFO", f"encoder: H.264 (x264 preset {self.preset}, crf {plan.options['crf']}), yuv420p "
+                             f"converted on the {'model device' if self.yuv_on_device else 'CPU'}")
+        else:
+            settings = ", ".join(f"{k} {v}" for k, v in plan.options.items() if not k.endswith("-params"))
+            self.say("INFO", f"encoder: {plan.encoder} {plan.pix_fmt} ({plan.bits}-bit) in {container}, "
+                             f"{settings or 'defaults'}")
+        images = container in ("gif", "webp")
+        self.tags = info.container_metadata.output_tags(options.keep_location_metadata) if not images else {}
+        self.chapters = info.container_metadata.chapters if options.use_calculated_fps and not images else ()
+        if info.container_metadata.chapters and not self.chapters:
+            self.say("INFO", "chapters dropped: " + ("the output is retimed" if not options.use_calculated_fps
+                                                     else f"a {container} file holds none"))
+
+    def _describe_timing(self, clock_rate: Fraction) -> None:
+        info, options = self.info, self.options
+        label = self.timing_label
+        if label == "constant" or (label == "header overruled" and self.info.timing and self.info.timing.constant):
+            how = f"timing: {label}, constant rate {info.fps}: frame i at i/{info.fps} s"
+        elif label == "nominal":
+            how = f"timing: nominal rate {info.fps} (no usable timestamps): frame i at i/{info.fps} s"
+        else:
+            how = (f"timing: {label}: each frame at its own timestamp, output frames at k/{clock_rate} s "
+                   f"between them (average input rate {info.fps}, {float(info.fps):.3f} fps)")
+        if options.target_fps is not None:
+            how += f"; target rate {options.target_fps} ({float(options.target_fps):.3f} fps), duration kept"
+        self.say("INFO", how)
+
+    # --- stages ---
+
+    def decode(self, stage: _Stage) -> None:
+        """Decode thread: timed frames, cut flags, repeats dropped; into `inputs`."""
+        try:
+            frames = decode_frames(
+                self.info,
+                max_frames=self.options.limits.max_frames,
+                max_output_frames=(min(self.options.limits.max_output_frames or GIF_MAX_FRAMES, GIF_MAX_FRAMES)
+                                   if self.fmt.codec == "gif" else self.options.limits.max_output_frames),
+                num_frames=self.decode_n,
+                loop=self.options.loop,
+                log=self.say,
+                stats=self.decode_stats,
+                deep=self.deep,
+                timed=True,
+            )
+            count = 0
+            pending: tuple[np.ndarray, Fraction, bool] | None = None  # a repeat kept back: it may be the last
+            while True:
+                t0 = time.perf_counter()
+                item = next(frames, None)
+                if item is None:
+                    stage.busy_s += time.perf_counter() - t0
+                    break
+                frame, when = item
+                # The cut detector and the repeat filter judge 8-bit frames.
+                frame8 = frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8)
+                cut = self.detector.push(frame8) if self.detector is not None else False
+                repeat = self.repeats is not None and not cut and count > 0 and self.repeats.is_repeat(frame8)
+                if self.repeats is not None and (cut or count == 0):
+                    self.repeats.is_repeat(frame8)  # keeps its reference frame current
+                stage.busy_s += time.perf_counter() - t0
+                if cut:
+                    self.say("INFO", f"scene cut before input frame {count}: its slots repeat the nearer real frame")
+                count += 1
+                if repeat:
+                    if pending is not None:
+                        self.repeats_dropped += 1
+                    pending = (frame, when, cut)
+                    continue
+                if pending is not None:
+                    self.repeats_dropped += 1
+                    pending = None
+                self.inputs.put((frame, when, cut))
+            if pending is not None:
+                self.inputs.put(pending)  # the last frame stays, so the output keeps the input's duration
+            self.decoded_total = count
+            self.inputs.close()
+        except Stopped:
+            raise
+        except BaseException as e:
+            self.inputs.fail(e)
+
+    def pair(self) -> Iterator[Frame]:
+        """The output frames, in order: pairs of timed input frames through the output clock and the model."""
+        return interpolate_timed(
+            self.inputs,
+            self.model,
+            self.clock,
+            self.end,
+            self.options.batch_size,
+            loop=self.options.loop,
+            loop_cut=self._loop_cut,
+            before_batch=self._before_batch,
+            stats=self.stats,
+            on_device=self.yuv_on_device,
+        )
+
+    def interpolate(self) -> None:
+        """Calling thread: run the model batch by batch and hand every output frame to `encode`."""
+        for frame in self.pair():
+            self.outputs.put(frame)
+        if self.stats.input_frames < 2:
+            raise TooFewFramesError(
+                f"video has {self.stats.input_frames} decodable frame(s); at least two are needed to interpolate"
+            )
+        self.outputs.close()
+
+    def encode(self, stage: _Stage) -> None:
+        """Encode thread: output frames into the MP4 (and PNGs), with the audio interleaved."""
+        options, info = self.options, self.info
+        pngs = PngSink(options.frames_dir) if options.frames_dir is not None else None
+        color = ColorTags.for_input(info)
+        to_yuv = DeviceYuv420p(self.device, color.colorspace, color.color_range == 2) if self.yuv_on_device else None
+
+        def make(track: AudioTrack | None) -> Encoder | GifEncoder:
+            return open_encoder(self.temp_path, self.width, self.height, self.out_fps, options.crf, color, track,
+                                output=self.fmt, to_yuv420p=to_yuv, preset=self.preset, bits=self.bits,
+                                hdr=info.hdr, tags=self.tags, chapters=self.chapters, encoder=self.hw_encoder)
+
+        try:
+            encoder = make(self.audio)
+        except Exception as e:
+            if self.audio is None:
+                raise
+            codec = info.audio.codec if info.audio is not None else "input"
+            self.say("WARN", f"audio dropped: the {codec} track cannot be carried into {self.container.upper()} "
+                             f"({plain_reason(e)})")
+            self.audio, self.audio_kept = None, False
+            encoder = make(None)
+        encoder.first_pts = self.first_pts if self.audio is not None else 0
+        try:
+            for frame in self.outputs:
+                t0 = time.perf_counter()
+                if pngs is not None:
+                    pngs.write(frame if isinstance(frame, np.ndarray) else frame.cpu().numpy())
+                encoder.write(frame)
+                self.written += 1
+                stage.busy_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            encoder.last_frame_ticks = self._last_frame_ticks()
+            encoder.close()
+            stage.busy_s += time.perf_counter() - t0
+            trouble = self.audio.problems() if self.audio is not None else None
+            if trouble:
+                self.say("WARN", f"audio: {trouble}; the rest of the audio is kept")
+        except BaseException:
+            encoder.abort()
+            raise
+
+    def _last_frame_ticks(self) -> int:
+        """How many output intervals the last frame lasts: where the duration is kept, the output ends
+        where the input does (its last frame plus that frame's interval), not one output interval after
+        its last frame; a retimed output (fal's `fps`) gives every frame one interval. Constant-rate
+        input keeps today's output exactly (every frame one interval, so its average rate is the output
+        rate: (n+1) x fps), which for n >= 2 ends n-1 intervals early."""
+        if not (self.options.use_calculated_fps or self.options.target_fps is not None) or self.options.loop:
+            return 1
+        if self.options.target_fps is None and self.timing_label == "constant":
+            return 1
+        end = (self.stats.last_time + self.end.last_duration) * self.clock.rate
+        return max(1, round(end) - (self.written - 1))
+
+    def _before_batch(self) -> None:
+        self.flush_logs()
+        if self.should_cancel is not None and self.should_cancel():
+            raise CancelledError("cancelled by the client")
+        self.report()
+
+    def _loop_cut(self) -> bool:
+        cut = self.detector is not None and self.detector.wraps_with_cut()
+        if cut:
+            self.say("INFO", "scene cut between the last and the first frame: the loop's slots repeat real frames")
+        return cut
+
+    # --- the whole job ---
+
+    def run(self) -> VideoResult:
+        self.plan()
+        self.decoder = _Stage("rife-decode", self.decode, self.stop)
+        self.encoder_stage = _Stage("rife-encode", self.encode, self.stop)
+        try:
+            self.decoder.start()
+            self.encoder_stage.start()
+            try:
+                self.interpolate()
+            except Stopped:
+                pass  # a pipeline thread failed; its error is raised below
+            self.encoder_stage.join()
+            for stage in (self.decoder, self.encoder_stage):
+                if stage.error is not None:
+                    raise stage.error
+            if self.stop.is_set():
+                raise RuntimeError("the video pipeline stopped without an error")  # pragma: no cover
+            os.replace(self.temp_path, self.output_path)
+        except BaseException:
+            self.stop.set()
+            self.decoder.join()
+            self.encoder_stage.join()
+            self.temp_path.unlink(missing_ok=True)
+            self.flush_logs()
+            raise
+        finally:
+            self.stop.set()
+            self.decoder.join()
+        return self.result()
+
+    def result(self) -> VideoResult:
+        self.report(final=True)
+        stats, options = self.stats, self.options
+        wall = time.perf_counter() - self.started
+        decoded = self.decoded_total if self.decoded_total is not None else stats.input_frames
+        n = options.num_frames
+        input_fps = self.info.fps
+        if options.target_fps is None and self.timing_label != "constant":
+            input_fps = self.clock.rate / (n + 1)  # the average the output rate was made from
+        result = VideoResult(
+            output_path=self.output_path,
+            input_frames=decoded,
+            input_fps=input_fps,
+            output_frames=self.written,
+            output_fps=self.out_fps,
+            width=self.width,
+            height=self.height,
+            audio_kept=self.audio_kept,
+            scene_cuts=sorted(stats.cuts),
+            wall_s=wall,
+            inference_s=stats.inference_s,
+            timing=self.timing_label,
+            generated_frames=stats.generated_frames + stats.held_frames,
+            kept_frames=stats.kept_frames,
+            dropped_frames=decoded - stats.kept_frames,
+            warnings=list(self.warnings),
+            content_type=self.fmt.content_type,
+            file_extension=self.fmt.extension,
+            bit_depth=self.bits,
+        )
+        if options.target_fps is not None or options.dedup:
+            extra = f", {self.repeats_dropped} repeated frame(s) removed before interpolation" if options.dedup else ""
+            self.say(
+                "INFO",
+                f"frames: {result.output_frames} output = {result.generated_frames} generated + "
+                f"{result.kept_frames} input frames kept at their own time; {result.dropped_frames} input "
+                f"frame(s) dropped{extra}",
+            )
+        self.say(
+            "INFO",
+            f"done: {result.input_frames} -> {result.output_frames} frames, {stats.generated_frames} generated, "
+            f"{len(result.scene_cuts)} scene cut(s), {wall:.1f} s (inference {stats.inference_s:.1f} s)",
+        )
+        return result
+
+
 def interpolate_video(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
@@ -128,260 +533,4 @@ def interpolate_video(
     Raises InvalidVideoError, TooFewFramesError, LimitExceededError (before any inference) or
     CancelledError; on any error no output file is left behind.
     """
-    started = time.perf_counter()
-    caller = threading.current_thread()
-    held_logs: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
-    warnings: list[str] = []  # every WARN line, also carried by the result (truncated input...)
-
-    def say(level: str, message: str) -> None:
-        # Pipeline threads hand their lines to the calling thread, which passes them on in order.
-        if level == "WARN":
-            warnings.append(message)
-        if log is None:
-            return
-        if threading.current_thread() is caller:
-            flush_logs()
-            log(level, message)
-        else:
-            held_logs.put((level, message))
-
-    def flush_logs() -> None:
-        while log is not None and not held_logs.empty():
-            log(*held_logs.get())
-
-    n = options.num_frames
-    info = probe(input_path, options.limits, say)
-    out_fps = output_fps(info.fps, n, options.use_calculated_fps, options.fps)
-    expected = output_frame_count(info.frame_count, n, options.loop)
-    check_limits(info, options.limits, expected)
-    _check_output_size(info, options, expected)
-    _describe(info, options, out_fps, expected, say)
-    fmt = options.output
-    container = fmt.resolved_container
-    audio = plan_audio(info, options.use_calculated_fps, say, container)
-    bits = fmt.output_bit_depth(info.bit_depth)
-    deep = info.bit_depth > 8 and bits > 8  # 16-bit RGB from decode to encode
-
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex[:8]}.partial")
-    width, height = info.even_size
-
-    stop = threading.Event()
-    # About one batch waits on each side of the model: enough for the three stages to overlap, and
-    # at 4K with n=4 one batch of output is already 20 frames of 24 MB.
-    inputs: Channel[tuple[np.ndarray, bool]] = Channel(options.batch_size + 2, stop)
-    outputs: Channel[np.ndarray | torch.Tensor] = Channel(options.batch_size * (n + 1) + 2, stop)
-    detector = CutDetector(info.fps) if options.use_scene_detection else None
-    # Where the output frames become YUV: on the model's device (default on CUDA, where the CPU is
-    # x264's), and then generated frames are handed to the encoder without leaving that device.
-    device = getattr(model, "device", None) or torch.device("cpu")
-    preset = options.preset or default_preset(device.type)
-    hw_encoder, encoder_note = choose_encoder(fmt.codec, options.video_encoder, device.type, nvenc_cannot_open)
-    if encoder_note:  # a fallback is a warning only when NVENC was asked for by name
-        say("WARN" if hw_encoder is None and options.video_encoder == "nvenc" else "INFO", encoder_note)
-    plan = plan_codec(fmt, bits, options.crf, preset, info.hdr, hw_encoder)
-    yuv_on_device = options.yuv_on_model_device
-    if yuv_on_device is None:
-        yuv_on_device = device.type == "cuda"
-    yuv_on_device = yuv_on_device and plan.accepts_yuv420p_planes and not deep
-    if fmt.codec == "h264" and hw_encoder is None:
-        say("INFO", f"encoder: H.264 (x264 preset {preset}, crf {plan.options['crf']}), yuv420p converted on the "
-                    f"{'model device' if yuv_on_device else 'CPU'}")
-    else:
-        say("INFO", f"encoder: {plan.encoder} {plan.pix_fmt} ({plan.bits}-bit) in {container}, "
-                    f"{', '.join(f'{k} {v}' for k, v in plan.options.items() if not k.endswith('-params')) or 'defaults'}")
-    tags = info.container_metadata.output_tags(options.keep_location_metadata) if container not in ("gif", "webp") else {}
-    chapters = info.container_metadata.chapters if options.use_calculated_fps and container not in ("gif", "webp") else ()
-    if info.container_metadata.chapters and not chapters:
-        say("INFO", "chapters dropped: " + ("the output is retimed" if not options.use_calculated_fps
-                                            else f"a {container} file holds none"))
-    decoded_total: list[int] = []  # set once decoding has finished
-    decode_stats = DecodeStats()
-    written = [0]
-    audio_kept = [audio is not None]
-
-    def decode_body(stage: _Stage) -> None:
-        try:
-            frames = decode_frames(
-                info,
-                max_frames=options.limits.max_frames,
-                max_output_frames=(min(options.limits.max_output_frames or GIF_MAX_FRAMES, GIF_MAX_FRAMES)
-                                   if fmt.codec == "gif" else options.limits.max_output_frames),
-                num_frames=n,
-                loop=options.loop,
-                log=say,
-                stats=decode_stats,
-                deep=deep,
-            )
-            count = 0
-            while True:
-                t0 = time.perf_counter()
-                frame = next(frames, None)
-                if detector is not None and frame is not None:  # the detector judges 8-bit frames
-                    cut = detector.push(frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8))
-                else:
-                    cut = False
-                stage.busy_s += time.perf_counter() - t0
-                if frame is None:
-                    break
-                if cut:
-                    say("INFO", f"scene cut before input frame {count}: its slots repeat the nearer real frame")
-                inputs.put((frame, cut))
-                count += 1
-            decoded_total.append(count)
-            inputs.close()
-        except Stopped:
-            raise
-        except BaseException as e:
-            inputs.fail(e)
-
-    def encode_body(stage: _Stage) -> None:
-        nonlocal audio
-        pngs = PngSink(options.frames_dir) if options.frames_dir is not None else None
-        color = ColorTags.for_input(info)
-        to_yuv = DeviceYuv420p(device, color.colorspace, color.color_range == 2) if yuv_on_device else None
-
-        def make(track: AudioTrack | None) -> Encoder | GifEncoder:
-            return open_encoder(temp_path, width, height, out_fps, options.crf, color, track, output=fmt,
-                                to_yuv420p=to_yuv, preset=preset, bits=bits, hdr=info.hdr, tags=tags,
-                                chapters=chapters, encoder=hw_encoder)
-
-        try:
-            encoder = make(audio)
-        except Exception as e:
-            if audio is None:
-                raise
-            codec = info.audio.codec if info.audio is not None else "input"
-            say("WARN", f"audio dropped: the {codec} track cannot be carried into {container.upper()} ({plain_reason(e)})")
-            audio, audio_kept[0] = None, False
-            encoder = make(None)
-        try:
-            for frame in outputs:
-                t0 = time.perf_counter()
-                if pngs is not None:
-                    pngs.write(frame if isinstance(frame, np.ndarray) else frame.cpu().numpy())
-                encoder.write(frame)
-                written[0] += 1
-                stage.busy_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            encoder.close()
-            stage.busy_s += time.perf_counter() - t0
-            trouble = audio.problems() if audio is not None else None
-            if trouble:
-                say("WARN", f"audio: {trouble}; the rest of the audio is kept")
-        except BaseException:
-            encoder.abort()
-            raise
-
-    decoder = _Stage("rife-decode", decode_body, stop)
-    encoder_stage = _Stage("rife-encode", encode_body, stop)
-    stats = PairStats()
-    last_progress = [0.0]
-    total_known = [False]  # the true total was reported (the header's estimate may be far off)
-
-    def report(final: bool = False) -> None:
-        if progress is None:
-            return
-        now = time.perf_counter()
-        truth = bool(decoded_total) and not total_known[0]
-        if not final and not truth and now - last_progress[0] < PROGRESS_INTERVAL_S:
-            return
-        last_progress[0] = now
-        total_known[0] = total_known[0] or bool(decoded_total)
-        total = output_frame_count(decoded_total[0], n, options.loop) if decoded_total else expected
-        done = written[0]
-        elapsed = now - started
-        progress(
-            Progress(
-                frames_done=done,
-                frames_total=max(total, done),
-                fps=done / elapsed if elapsed > 0 else 0.0,
-                elapsed_s=elapsed,
-                decode_s=decoder.busy_s,
-                inference_s=stats.inference_s,
-                encode_s=encoder_stage.busy_s,
-            )
-        )
-
-    def before_batch() -> None:
-        flush_logs()
-        if should_cancel is not None and should_cancel():
-            raise CancelledError("cancelled by the client")
-        report()
-
-    def frames_in() -> Iterator[tuple[np.ndarray, bool]]:
-        yield from inputs
-
-    def loop_cut() -> bool:
-        cut = detector is not None and detector.wraps_with_cut()
-        if cut:
-            say("INFO", "scene cut between the last and the first frame: the loop's slots repeat real frames")
-        return cut
-
-    try:
-        decoder.start()
-        encoder_stage.start()
-        try:
-            for frame in interpolate_pairs(
-                frames_in(),
-                model,
-                n,
-                options.batch_size,
-                loop=options.loop,
-                loop_cut=loop_cut,
-                before_batch=before_batch,
-                stats=stats,
-                on_device=yuv_on_device,
-            ):
-                outputs.put(frame)
-            if stats.input_frames < 2:
-                raise TooFewFramesError(
-                    f"video has {stats.input_frames} decodable frame(s); at least two are needed to interpolate"
-                )
-            outputs.close()
-        except Stopped:
-            pass  # a pipeline thread failed; its error is raised below
-        encoder_stage.join()
-        for stage in (decoder, encoder_stage):
-            if stage.error is not None:
-                raise stage.error
-        if stop.is_set():
-            raise RuntimeError("the video pipeline stopped without an error")  # pragma: no cover
-        os.replace(temp_path, output_path)
-    except BaseException:
-        stop.set()
-        decoder.join()
-        encoder_stage.join()
-        temp_path.unlink(missing_ok=True)
-        flush_logs()
-        raise
-    finally:
-        stop.set()
-        decoder.join()
-
-    report(final=True)
-    wall = time.perf_counter() - started
-    result = VideoResult(
-        output_path=output_path,
-        input_frames=stats.input_frames,
-        input_fps=info.fps,
-        output_frames=written[0],
-        output_fps=out_fps,
-        width=width,
-        height=height,
-        audio_kept=audio_kept[0],
-        scene_cuts=sorted(stats.cuts),
-        wall_s=wall,
-        inference_s=stats.inference_s,
-        warnings=list(warnings),
-        content_type=fmt.content_type,
-        file_extension=fmt.extension,
-        bit_depth=bits,
-    )
-    say(
-        "INFO",
-        f"done: {result.input_frames} -> {result.output_frames} frames, {stats.generated_frames} generated, "
-        f"{len(result.scene_cuts)} scene cut(s), {wall:.1f} s (inference {stats.inference_s:.1f} s)",
-    )
-    return result
+    return _Pipeline(input_path, output_path, options, model, progress, log, should_cancel).run()

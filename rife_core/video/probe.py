@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -21,7 +21,7 @@ from rife_core.errors import InvalidVideoError, LimitExceededError, TooFewFrames
 from rife_core.video.metadata import ContainerMetadata, HdrMetadata
 from rife_core.video.options import Limits
 from rife_core.video.sniff import is_animated_webp, looks_like, plain_reason, y4m_size
-from rife_core.video.timing import pick_input_rate
+from rife_core.video.timing import InputTiming, classify_times, pick_input_rate
 
 LogFn = Callable[[str, str], None]
 
@@ -32,6 +32,7 @@ class AudioInfo:
     codec: str
     sample_rate: int
     duration_s: float | None
+    start_s: float = 0.0  # time of the first sample played (priming samples an edit list discards excluded)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class VideoInfo:
     audio: AudioInfo | None
     hdr: HdrMetadata | None = None  # mastering display / content light side data of the first frame
     container_metadata: ContainerMetadata = ContainerMetadata()
+    # How frames are placed in time (rife_core.video.timing); None for a VideoInfo built by hand.
+    timing: InputTiming | None = None
+    start_time: Fraction | None = None  # exact `start_s`
 
     @property
     def even_size(self) -> tuple[int, int]:
@@ -199,7 +203,8 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
     for s in container.streams.audio:
         ctx = s.codec_context
         duration = _seconds(s.duration, s.time_base)
-        return AudioInfo(s.index, ctx.name, ctx.sample_rate or 0, duration)
+        start = _seconds(s.start_time, s.time_base) or 0.0
+        return AudioInfo(s.index, ctx.name, ctx.sample_rate or 0, duration, start)
     return None
 
 
@@ -219,6 +224,52 @@ def _container_metadata(container: av.container.InputContainer) -> ContainerMeta
         return ContainerMetadata.read(container)
     except Exception:
         return ContainerMetadata()
+
+
+def scan_times(path: Path, stream_index: int) -> tuple[list[Fraction], int, int]:
+    """The presentation times of every frame-carrying packet of the stream, sorted, how many packets
+    had none, and how many an edit list discards. Demuxing only (no decoding): a few ms per thousand frames, and it reads the truth where
+    headers can lie. Sorting undoes B-frame order (including the out-of-order timestamps of packed
+    MPEG-4 in AVI); packets an edit list discards are left out, as the decoder drops their frames."""
+    times: list[Fraction] = []
+    missing = discarded = 0
+    with open_input(path) as container:
+        stream = container.streams[stream_index]
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                if packet.is_discard:
+                    discarded += 1
+                    continue
+                ts = packet.pts if packet.pts is not None else None
+                if ts is None or packet.time_base is None:
+                    missing += 1
+                    continue
+                times.append(Fraction(ts) * Fraction(packet.time_base))
+        except av.FFmpegError:
+            pass  # a damaged tail: the frames before it still count (decode reports the damage)
+    times.sort()
+    return times, missing, discarded
+
+
+def _timing(info_fps: Fraction, declared: int, duration: float | None, times: list[Fraction], missing: int,
+            first_time: Fraction | None, warn: Callable[[str], None]) -> InputTiming:
+    """Classify the input's timing; warn where it is not what the header says (the pipeline logs the rest)."""
+    if missing and (len(times) < 2 or missing > len(times)):
+        warn(f"the input's frames carry no usable timestamps: timing them at the nominal rate {info_fps} "
+             f"({float(info_fps):.3f} fps)")
+        return InputTiming(True, info_fps, len(times) + missing, Fraction(max(len(times) + missing - 1, 0)) / info_fps,
+                           nominal=True)
+    if first_time is not None:
+        times = [t for t in times if t >= first_time]  # packets before the first shown frame (edit lists)
+    timing = classify_times(times, info_fps, declared, duration)
+    if timing.nominal:
+        warn(f"the input's timestamps do not advance: timing the frames at the nominal rate {info_fps} "
+             f"({float(info_fps):.3f} fps)")
+    elif timing.overruled:
+        warn(f"header overruled: {timing.overruled}")
+    return timing
 
 
 def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None) -> VideoInfo:
@@ -242,13 +293,8 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
         declared_frames = stream.frames or 0
         if stream.average_rate is None and stream.base_rate is None and not (declared_frames and duration):
             warn("the input does not state its frame rate; assuming 25 fps")
-        fps, variable = pick_input_rate(stream.average_rate, stream.base_rate, declared_frames, duration)
-        if variable:
-            warn(
-                f"variable frame rate input (average {float(fps):.3f} fps, nominal "
-                f"{float(stream.base_rate or 0):.3f} fps): frames are kept in order and timed at the "
-                f"constant average rate {fps}"
-            )
+        fps, _ = pick_input_rate(stream.average_rate, stream.base_rate, declared_frames, duration)
+        stream_index = stream.index
         if declared_frames:
             frame_count = declared_frames
         elif duration:
@@ -264,7 +310,8 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
         w, h = first.width, first.height
         if rotation in (90, 270):
             w, h = h, w
-        start_s = float(first.time) if first.time is not None else 0.0
+        first_time = Fraction(first.pts) * Fraction(first.time_base) if first.pts is not None and first.time_base else None
+        start_s = float(first_time) if first_time is not None else 0.0
         fmt = first.format
         bit_depth = max((c.bits for c in fmt.components), default=8)
 
@@ -280,7 +327,7 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
             pix_fmt=fmt.name,
             bit_depth=bit_depth,
             fps=fps,
-            variable_rate=variable,
+            variable_rate=False,
             frame_count=frame_count,
             duration_s=duration,
             start_s=start_s,
@@ -291,8 +338,28 @@ def probe(path: str | os.PathLike[str], limits: Limits, log: LogFn | None = None
             audio=_audio_info(container),
             hdr=_hdr_of(first),
             container_metadata=_container_metadata(container),
+            start_time=first_time,
         )
     if w < 2 or h < 2:
         raise InvalidVideoError(f"video is {w}x{h}; frames must be at least 2x2")
+    check_limits(info, limits)  # before reading the whole file: a request that is too large fails at once
+    times, missing, discarded = scan_times(path, stream_index)
+    # The header counts the frames an edit list hides; those are not a contradiction.
+    timing = _timing(fps, max(declared_frames - discarded, 0), duration, times, missing, first_time, warn)
+    if discarded and declared_frames:
+        info = replace(info, frame_count=max(declared_frames - discarded, 0))
+    if not info.frame_count and timing.frames:
+        info = replace(info, frame_count=timing.frames)  # counted where the container does not say
+    if timing.overruled:
+        info = replace(info, fps=timing.fps, frame_count=timing.frames, variable_rate=not timing.constant,
+                       timing=timing)
+    elif not timing.constant:
+        warn(
+            f"variable frame rate input (average {float(timing.fps):.3f} fps, nominal {float(fps):.3f} fps): "
+            f"every frame is placed by its own timestamp"
+        )
+        info = replace(info, fps=timing.fps, variable_rate=True, timing=timing)
+    else:
+        info = replace(info, fps=timing.fps, timing=timing)
     check_limits(info, limits)
     return info

@@ -114,5 +114,7 @@ def test_ogg_with_empty_vorbis_packets_and_a_truncated_file_complete(tmp_path, c
     cut = truncate(write_case(BY_NAME["mp4_h264_aac"], tmp_path), 0.3)
     assert main(["interpolate", str(cut), str(tmp_path / "cut.mp4"), "--device", "cpu"]) == 0
     captured = capsys.readouterr()
-    assert "3 frames at 10 fps" in captured.out
+    # The 3 frames that survive stand at 0, 0.1 and 0.4 s (the cut took a B-frame's references): placed
+    # by their times, they average 5 fps and fill 0..0.4 s at 2 x that rate.
+    assert "3 frames at 5 fps (5.000) -> 5 frames at 10 fps" in captured.out
     assert "[WARN] the video looks truncated" in captured.err and "Traceback" not in captured.err

@@ -71,7 +71,11 @@ def test_truncated_input_says_what_was_recovered(name, tmp_path, blend, run):
     assert 2 <= result.input_frames < case.frames
     truncated = [w for w in result.warnings if "truncated" in w]
     assert len(truncated) == 1, result.warnings
-    assert f"recovered {result.input_frames} frames ({result.input_frames / 10:.2f} s)" in truncated[0]
+    found = re.search(r"recovered (\d+) frames \(([\d.]+) s\) of about \d+ \(([\d.]+) s\)", truncated[0])
+    assert found and int(found[1]) == result.input_frames, truncated[0]
+    # The seconds recovered are those the output covers (within one output frame), less than the header's.
+    covered = result.output_frames / float(result.output_fps)
+    assert abs(float(found[2]) - covered) <= 1 / float(result.output_fps) + 0.01 and float(found[2]) < float(found[3])
     assert truncated[0] in run.warnings()
 
 
