@@ -8,14 +8,28 @@ The receiver URL is client-supplied, so it goes through the same address guard a
 The job's only argument is the request id; the URL and body are read from the request record at
 each attempt. The body holds the result's presigned URL (a secret) and RQ logs a failed job's
 arguments, so they are kept out of the job.
+
+Once (see RELIABILITY.md for the exact guarantee):
+- the delivery job is enqueued in the same transaction that finishes the request
+  (`RequestStore.finish`), so a finished request cannot lose its webhook to a crash in between;
+- before each POST the attempt marks the request record `webhook_sent` (one atomic step that also
+  checks nobody marked it before): whatever RQ does afterwards (a retry after Redis lost the job's
+  success, an abandoned job re-run), a marked webhook is never POSTed again. The mark is undone
+  only when the POST failed (refused, reset, non-2xx answer, timed out), so RQ's next retry may
+  send it;
+- every POST carries `X-Webhook-Id: <request id>`, the same on every attempt, so a receiver can drop
+  a repeat (possible only after an attempt that timed out although the receiver got it).
+- Successful delivery jobs keep no result in Redis (`result_ttl=0`).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 
 from worker.requests import RequestRecord
@@ -24,6 +38,7 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 
 DELIVER = "worker.webhooks.deliver"
+WEBHOOK_ID_HEADER = "X-Webhook-Id"
 
 
 class WebhookDeliveryError(RuntimeError):
@@ -44,18 +59,18 @@ def webhook_body(record: RequestRecord) -> dict[str, Any]:
     }
 
 
-def enqueue_delivery(redis: Redis, settings: Settings, record: RequestRecord) -> None:
-    if not record.webhook_url:
-        return
+def enqueue_delivery(redis: Redis, settings: Settings, request_id: str, pipeline: Pipeline | None = None) -> None:
+    """Queue the delivery job (on `pipeline`, inside the caller's MULTI, when given)."""
     delays = list(settings.webhook_retry_delays_s)
     Queue(settings.webhook_queue, connection=redis).enqueue_call(
         DELIVER,
-        args=(record.id,),
+        args=(request_id,),
         timeout=int(settings.webhook_timeout_s) + 30,
         retry=Retry(max=len(delays), interval=delays) if delays else None,
-        result_ttl=settings.result_ttl_s,
+        result_ttl=0,  # nothing to keep: the request record says whether it was sent
         failure_ttl=settings.result_ttl_s,
-        description=f"webhook of request {record.id}",
+        description=f"webhook of request {request_id}",
+        pipeline=pipeline,
     )
 
 
@@ -64,26 +79,46 @@ def deliver(request_id: str, *legacy: Any) -> int:
 
     Jobs enqueued by earlier versions carry `(url, body)` instead of the request id; they still work.
     """
+    from worker.faults import fault_point
     from worker.fetch import FetchError, guarded_post
     from worker.queue import request_store
+    from worker.retrying import until_redis_answers
     from worker.runtime import get_runtime
 
     runtime = get_runtime()
+    store = request_store(runtime.redis, runtime.settings)
+    delivery = ""
     if legacy:
         url, body = request_id, legacy[0]
     else:
-        record = request_store(runtime.redis, runtime.settings).get(request_id)
+        record = store.get(request_id)
         if record is None or not record.webhook_url:
             log.warning("webhook for %s not sent: the request record is gone", request_id)
             return 0
         url, body = record.webhook_url, webhook_body(record)
+        delivery = uuid.uuid4().hex
+        claimed = store.claim_webhook(request_id, delivery)
+        if not claimed:
+            log.info("webhook for %s not sent again: it was sent already", request_id)
+            return 0
+    fault_point("webhook_after_claim")
+
+    def failed(message: str, cause: BaseException | None = None) -> WebhookDeliveryError:
+        if delivery:  # the receiver certainly did not take it: let RQ's next retry send it
+            until_redis_answers(lambda: store.release_webhook(request_id, delivery))
+        return WebhookDeliveryError(f"webhook for {body.get('request_id')} not delivered: {message}")
+
+    headers = {WEBHOOK_ID_HEADER: str(body.get("request_id"))}
     try:
-        response = guarded_post(url, json_body=body, policy=runtime.address_policy, timeout_s=runtime.settings.webhook_timeout_s)
+        response = guarded_post(
+            url, json_body=body, policy=runtime.address_policy, timeout_s=runtime.settings.webhook_timeout_s, headers=headers
+        )
     except FetchError as e:
-        raise WebhookDeliveryError(f"webhook for {body.get('request_id')} not delivered: {e}") from e
-    except Exception as e:  # httpx transport errors, timeouts
-        raise WebhookDeliveryError(f"webhook for {body.get('request_id')} not delivered: {type(e).__name__}: {e}") from e
+        raise failed(str(e)) from e
+    except Exception as e:  # refused, reset, or timed out (the one case where the receiver may have it: same X-Webhook-Id)
+        raise failed(f"{type(e).__name__}: {e}") from e
     if not 200 <= response.status_code < 300:
-        raise WebhookDeliveryError(f"webhook for {body.get('request_id')} got HTTP {response.status_code}")
+        raise failed(f"HTTP {response.status_code}")
     log.info("webhook for %s delivered (HTTP %s)", body.get("request_id"), response.status_code)
+    fault_point("webhook_after_post")
     return response.status_code
