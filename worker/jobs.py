@@ -162,11 +162,15 @@ def _run(runtime: Runtime, request_id: str) -> None:
     if outcome is StartOutcome.GONE:
         log.info("request %s is gone or finished; skipping", request_id)
         return
-    record = store.get(request_id)
+    try:
+        record = until_redis_answers(lambda: store.get(request_id))
+    except RedisError as e:
+        log.error("request %s: could not read it (%s); leaving it to the reaper", request_id, type(e).__name__)
+        return
     if record is None:
         return
     claim = Claim(runtime.name, record.attempt)
-    job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record)
+    _best_effort(lambda: job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record))
     request_log = JobLog(store.log(request_id))
     request_log.info(f"Processing on {runtime.name}" + (f" (run {record.attempt})" if record.attempt > 1 else ""))
     try:
@@ -179,6 +183,10 @@ def _run(runtime: Runtime, request_id: str) -> None:
         _hand_back(runtime, request_id, claim, request_log)
         if not isinstance(exc, Exception):
             raise  # cold shutdown: RQ goes on stopping; the request is requeued on the way out
+        return
+    except RedisError as exc:
+        # Not the request's fault: the run is dropped and the reaper requeues it (our heartbeat stops naming it).
+        log.error("request %s: Redis failed under the run (%s); leaving it to the reaper to requeue", request_id, type(exc).__name__)
         return
     except BaseException as exc:
         failure = classify(exc, job_timeout_s=_job_timeout_s(runtime))
@@ -193,6 +201,14 @@ def _run(runtime: Runtime, request_id: str) -> None:
     fault_point("before_finish")
     _finish(runtime, request_id, result=result, metrics=metrics, claim=claim)
     fault_point("after_finish")
+
+
+def _best_effort(call: Callable[[], object]) -> None:
+    """Bookkeeping (metrics) that a Redis outage may skip: a job must not fail over a counter."""
+    try:
+        call()
+    except RedisError as e:
+        log.warning("metrics not recorded (Redis unavailable: %s)", type(e).__name__)
 
 
 def _job_timeout_s(runtime: Runtime) -> int:
@@ -266,7 +282,7 @@ def _process(
         log=lambda level, message: request_log.append(message, fal_level(level)),
         should_cancel=CancelCheck(runtime, record.id, claim),
     )
-    job_metrics.frames_done(runtime.redis, settings.rq_queue, video)
+    _best_effort(lambda: job_metrics.frames_done(runtime.redis, settings.rq_queue, video))
     request_log.info(
         f"Wrote {video.output_frames} frames at {float(video.output_fps):.3f} fps "
         f"(inference {video.inference_s:.2f} s, total {time.monotonic() - started:.2f} s)"
@@ -311,10 +327,7 @@ def _finish(
         if claim is not None:
             log.warning("request %s: this run no longer holds it (requeued or finished elsewhere); outcome dropped", request_id)
         return
-    try:
-        job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure)
-    except RedisError:
-        log.warning("request %s: job metrics not counted (Redis unavailable)", request_id)
+    _best_effort(lambda: job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure))
 
 
 @logjson.request_scoped(lambda job, *_args, **_kwargs: job.id)
@@ -328,8 +341,8 @@ def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: BaseExc
     instead of failing a request that never ran. A stopping worker's interrupted job is not a failure
     either: its request was handed back and is requeued on the worker's way out.
     """
-    if isinstance(exc_value, (HandBack, KeyboardInterrupt, SystemExit)):
-        return
+    if isinstance(exc_value, (HandBack, KeyboardInterrupt, SystemExit, RedisError)):
+        return  # a Redis error is not the request's fault: the reaper requeues the run
     runtime = get_runtime()
     store = request_store(connection, runtime.settings)
     claim = store.claim_of(job.id)
