@@ -148,7 +148,7 @@ def run_request(request_id: str) -> None:
 def _run(runtime: Runtime, request_id: str) -> None:
     store = runtime.store
     fault_point("before_mark_started")
-    run = uuid.uuid4().hex  # names this start, so a retry after a lost reply knows it was ours
+    run = uuid.uuid4().hex[:12]  # names this start, so a retry after a lost reply knows it was ours
     try:
         outcome = until_redis_answers(lambda: store.mark_started(request_id, runtime.name, run))
     except RedisError as e:

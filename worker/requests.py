@@ -110,7 +110,8 @@ class RequestRecord:
         }
         optional = {
             "webhook_url": self.webhook_url,
-            "gateway_request_id": self.gateway_request_id,
+            # Stored only when it differs from the request id (the usual value, rebuilt on read).
+            "gateway_request_id": self.gateway_request_id if self.gateway_request_id != self.id else None,
             "input_key": self.input_key,
         }
         h.update({k: v for k, v in optional.items() if v})
@@ -138,7 +139,7 @@ class RequestRecord:
             input=json.loads(h.get("input") or "{}"),
             base_url=h.get("base_url", ""),
             webhook_url=h.get("webhook_url") or None,
-            gateway_request_id=h.get("gateway_request_id") or None,
+            gateway_request_id=h.get("gateway_request_id") or (request_id if h.get("webhook_url") else None),
             input_key=h.get("input_key") or None,
             created_at=num("created_at") or 0.0,
             started_at=num("started_at"),
@@ -402,7 +403,9 @@ class RequestStore:
                         return False
                     pipe.multi()
                     pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                    pipe.hdel(key, "handback")
+                    # Kept for RESULT_TTL_S, so only what clients and webhooks still read: the input
+                    # (the worker's alone) and run bookkeeping go.
+                    pipe.hdel(key, "handback", "input", "run")
                     pipe.expire(key, self.result_ttl_s)
                     pipe.expire(self.logs_key(request_id), self.result_ttl_s)
                     pipe.hdel(self.inflight_key, request_id)

@@ -96,7 +96,7 @@ def deliver(request_id: str, *legacy: Any) -> int:
             log.warning("webhook for %s not sent: the request record is gone", request_id)
             return 0
         url, body = record.webhook_url, webhook_body(record)
-        delivery = uuid.uuid4().hex
+        delivery = uuid.uuid4().hex[:12]  # tells this attempt's mark from another's
         claimed = store.claim_webhook(request_id, delivery)
         if not claimed:
             log.info("webhook for %s not sent again: it was sent already", request_id)

@@ -209,3 +209,21 @@ def test_storage_back_after_20_s_is_waited_for():
     assert with_backoff(restarts, attempts=None, budget_s=60, first_delay_s=1, max_delay_s=5, retry_on=(OSError,),
                         sleep=clock.sleep, clock=lambda: clock.now) == "stored"
     assert 20 <= clock.now <= 25
+
+
+def test_log_entries_are_stored_compactly_and_read_back_in_fals_shape(runtime):
+    import json
+
+    from worker.logs import RequestLog, decode_entries, make_entry
+
+    key = "unit:request:r1:logs"
+    runtime.redis.rpush(key, json.dumps(make_entry("written by an earlier version", "WARN")))
+    RequestLog(runtime.redis, key, 60).append("Wrote 2 frames | at 20.000 fps", "WARNING")
+    raw = runtime.redis.lrange(key, 0, -1)
+    assert len(raw[1]) < len(raw[0])
+    old, new = decode_entries(raw)
+    assert old["message"] == "written by an earlier version" and old["level"] == "WARN"
+    assert new["message"] == "Wrote 2 frames | at 20.000 fps" and new["level"] == "WARN" and new["source"] == "USER"
+    from datetime import UTC, datetime
+
+    assert abs((datetime.now(UTC) - datetime.fromisoformat(new["timestamp"])).total_seconds()) < 60
