@@ -32,10 +32,12 @@ import time
 from dataclasses import dataclass
 
 from redis import Redis
-from rq import Worker
+from rq import Queue, Worker
+from rq.job import Job
 
 from worker.queue import RequestQueue, RequeueOutcome
 from worker.settings import Settings
+from worker.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,9 @@ class Reaper:
     def reap(self) -> list[Reaped]:
         """Requeue (or finish) every in-flight request whose worker does not hold it any more, and
         every queued one that RQ lost or whose queue time ran out."""
-        return self._reap_inflight() + self.reconcile()
+        reaped = self._reap_inflight() + self.reconcile()
+        self.reconcile_webhooks()
+        return reaped
 
     def _reap_inflight(self) -> list[Reaped]:
         entries = self.store.inflight()
@@ -141,6 +145,38 @@ class Reaper:
         if gone:
             self.redis.hdel(self.store.orphans_key, *gone)
         return reaped
+
+    def reconcile_webhooks(self, now: float | None = None) -> list[str]:
+        """Queue again the delivery of webhooks whose RQ job is lost (popped, then Redis crashed):
+        pending (not claimed by any attempt) for WORKER_LOST_AFTER_S and neither waiting in the
+        webhook queue, nor scheduled for a retry, nor running. Returns the request ids requeued."""
+        now = time.time() if now is None else now
+        due: list[bytes] = self.redis.zrangebyscore(self.store.webhooks_key, "-inf", now - self.settings.worker_lost_after_s)  # type: ignore[assignment]
+        if not due:
+            return []
+        hooks = Queue(self.settings.webhook_queue, connection=self.redis)
+        waiting = {v.decode() for v in self.redis.lrange(hooks.key, 0, -1)}  # type: ignore[union-attr]
+        requeued = []
+        for raw in due:
+            request_id = raw.decode()
+            job_id = delivery_job_id(request_id)
+            state = self.redis.hget(Job.key_for(job_id), "status")
+            if state == b"failed":  # RQ gave up after its retries
+                self.redis.zrem(self.store.webhooks_key, request_id)
+                continue
+            if job_id in waiting or state in (b"scheduled", b"started", b"deferred"):
+                continue
+            if self.store.get(request_id) is None:
+                self.redis.zrem(self.store.webhooks_key, request_id)
+                continue
+            with self.redis.pipeline() as pipe:
+                pipe.multi()  # RQ requires the caller's pipeline to be in MULTI before commands go in
+                pipe.zadd(self.store.webhooks_key, {request_id: now})
+                enqueue_delivery(self.redis, self.settings, request_id, pipe, at_front=True)
+                pipe.execute()
+            log.warning("request %s: its webhook job was lost (Redis restart?); queued again", request_id)
+            requeued.append(request_id)
+        return requeued
 
     def _requests_named_by_heartbeats(self) -> set[str]:
         """The requests that live workers' heartbeats say they are running (or about to mark started)."""

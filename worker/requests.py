@@ -209,6 +209,11 @@ class RequestStore:
         return f"{self.namespace}:queued"
 
     @property
+    def webhooks_key(self) -> str:
+        """Sorted set: request id -> when its webhook job was (re)queued, for webhooks not yet sent (claimed)."""
+        return f"{self.namespace}:webhooks"
+
+    @property
     def orphans_key(self) -> str:
         """Hash: queued request id -> when the reaper first saw it neither in RQ's queue nor with a worker."""
         return f"{self.namespace}:orphans"
@@ -413,6 +418,7 @@ class RequestStore:
                     pipe.hdel(self.orphans_key, request_id)
                     pipe.zrem(self.active_key(_text(owner or b"")), request_id)
                     if webhook_url and self.on_finish_with_webhook is not None:
+                        pipe.zadd(self.webhooks_key, {request_id: time.time()})
                         self.on_finish_with_webhook(request_id, pipe)
                     pipe.execute()
                     return True
@@ -434,13 +440,15 @@ class RequestStore:
                         return False
                     pipe.multi()
                     pipe.hset(key, "webhook_sent", delivery)
+                    pipe.zrem(self.webhooks_key, request_id)
                     pipe.execute()
                     return True
                 except WatchError:
                     continue
 
-    def release_webhook(self, request_id: str, delivery: str) -> None:
-        """Undo `claim_webhook` after a POST that certainly failed, so that the next retry may send."""
+    def release_webhook(self, request_id: str, delivery: str, *, retried: bool) -> None:
+        """Undo `claim_webhook` after a failed POST, so that the next retry may send; `retried`: RQ will
+        retry it (the webhook is pending again, watched by the reaper), else it is given up."""
         key = self.key(request_id)
         with self.redis.pipeline() as pipe:
             while True:
@@ -450,6 +458,8 @@ class RequestStore:
                         return
                     pipe.multi()
                     pipe.hdel(key, "webhook_sent")
+                    if retried:
+                        pipe.zadd(self.webhooks_key, {request_id: time.time()})
                     pipe.execute()
                     return
                 except WatchError:

@@ -19,6 +19,9 @@ Once (see RELIABILITY.md for the exact guarantee):
   send it;
 - every POST carries `X-Webhook-Id: <request id>`, the same on every attempt, so a receiver can drop
   a repeat (possible only after an attempt that timed out although the receiver got it).
+- a delivery job lost by RQ (popped, then Redis crashed before RQ recorded it) is found by the
+  reaper through the pending index (`P:webhooks`, request ids whose webhook is not claimed yet)
+  and queued again; the mark makes that safe even if the first job was only slow.
 - Successful delivery jobs keep no result in Redis (`result_ttl=0`).
 """
 
@@ -30,7 +33,7 @@ from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
-from rq import Queue, Retry
+from rq import Queue, Retry, get_current_job
 
 from worker.requests import RequestRecord
 from worker.settings import Settings
@@ -59,12 +62,21 @@ def webhook_body(record: RequestRecord) -> dict[str, Any]:
     }
 
 
-def enqueue_delivery(redis: Redis, settings: Settings, request_id: str, pipeline: Pipeline | None = None) -> None:
+def delivery_job_id(request_id: str) -> str:
+    """The RQ job id of a request's webhook delivery: one per request, so the reaper can find it."""
+    return f"webhook-{request_id}"
+
+
+def enqueue_delivery(
+    redis: Redis, settings: Settings, request_id: str, pipeline: Pipeline | None = None, *, at_front: bool = False
+) -> None:
     """Queue the delivery job (on `pipeline`, inside the caller's MULTI, when given)."""
     delays = list(settings.webhook_retry_delays_s)
     Queue(settings.webhook_queue, connection=redis).enqueue_call(
         DELIVER,
         args=(request_id,),
+        job_id=delivery_job_id(request_id),
+        at_front=at_front,
         timeout=int(settings.webhook_timeout_s) + 30,
         retry=Retry(max=len(delays), interval=delays) if delays else None,
         result_ttl=0,  # nothing to keep: the request record says whether it was sent
@@ -103,9 +115,11 @@ def deliver(request_id: str, *legacy: Any) -> int:
             return 0
     fault_point("webhook_after_claim")
 
-    def failed(message: str, cause: BaseException | None = None) -> WebhookDeliveryError:
-        if delivery:  # the receiver certainly did not take it: let RQ's next retry send it
-            until_redis_answers(lambda: store.release_webhook(request_id, delivery))
+    def failed(message: str) -> WebhookDeliveryError:
+        if delivery:  # let RQ's next retry send it (or, after the last one, give it up)
+            job = get_current_job()
+            retried = bool(job is not None and job.retries_left)
+            until_redis_answers(lambda: store.release_webhook(request_id, delivery, retried=retried))
         return WebhookDeliveryError(f"webhook for {body.get('request_id')} not delivered: {message}")
 
     headers = {WEBHOOK_ID_HEADER: str(body.get("request_id"))}

@@ -142,9 +142,9 @@ def test_a_webhook_is_claimed_once_and_released_only_by_its_claimer(queue):
     request_id = queue.submit(ARGS, owner="o", base_url="http://api", webhook_url="http://127.0.0.1:9/hook").id
     assert queue.store.claim_webhook(request_id, "a") is True
     assert queue.store.claim_webhook(request_id, "b") is False
-    queue.store.release_webhook(request_id, "b")  # not b's mark: stays
+    queue.store.release_webhook(request_id, "b", retried=True)  # not b's mark: stays
     assert queue.store.claim_webhook(request_id, "c") is False
-    queue.store.release_webhook(request_id, "a")
+    queue.store.release_webhook(request_id, "a", retried=True)
     assert queue.store.claim_webhook(request_id, "c") is True
     assert queue.store.claim_webhook("no-such-request", "d") is None
 
@@ -227,3 +227,20 @@ def test_log_entries_are_stored_compactly_and_read_back_in_fals_shape(runtime):
     from datetime import UTC, datetime
 
     assert abs((datetime.now(UTC) - datetime.fromisoformat(new["timestamp"])).total_seconds()) < 60
+
+
+def test_a_webhook_job_lost_by_rq_is_queued_again_and_posted_once(queue, reaper, runtime, drain, receiver):
+    import time
+
+    request_id = queue.submit(ARGS, owner="o", base_url="http://api", webhook_url=f"{receiver.url}/hook").id
+    assert queue.store.finish(request_id, result={"video": {}})
+    hooks = Queue(runtime.settings.webhook_queue, connection=runtime.redis)
+    assert runtime.redis.lrem(hooks.key, 1, webhooks.delivery_job_id(request_id)) == 1  # popped, then Redis died
+    assert reaper.reconcile_webhooks(now=time.time()) == []  # within the grace: maybe a worker is on it
+    later = time.time() + runtime.settings.worker_lost_after_s + 1
+    assert reaper.reconcile_webhooks(now=later) == [request_id]
+    assert hooks.count == 1
+    drain()
+    assert len(receiver.posts) == 1 and receiver.post_headers[0]["X-Webhook-Id"] == request_id
+    assert runtime.redis.zcard(queue.store.webhooks_key) == 0  # claimed: nothing pending any more
+    assert reaper.reconcile_webhooks(now=later + 100) == []
