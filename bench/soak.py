@@ -44,6 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from soak_engine import expected_output  # noqa: E402
 
 from worker import localstack  # noqa: E402
+from worker.logs import decode_entries  # noqa: E402
 
 API_KEY = "soak-key-4f1e"
 SUBMIT = "/fal-ai/rife/video"
@@ -433,6 +434,11 @@ class Soak:
         for o in outcomes:
             if not redis.exists(f"soak:request:{o.request_id}"):
                 unknown += 1
+        waited_storage = put_back = 0
+        for o in outcomes:
+            lines = " ".join(e["message"] for e in decode_entries(redis.lrange(f"soak:request:{o.request_id}:logs", 0, -1)))
+            waited_storage += "storage is unavailable" in lines
+            put_back += "left the queue without starting" in lines or "it is queued again" in lines
         hooks_twice = sum(1 for o in finished if self.receiver.posts[o.request_id] > 1)
         hooks_missing = sum(1 for o in finished if self.receiver.posts[o.request_id] == 0)
         first = min((o.submitted_at for o in outcomes), default=self.t0)
@@ -452,6 +458,8 @@ class Soak:
             "stuck": len(stuck),
             "completed_twice": changed,
             "engine_reruns": reruns,
+            "waited_for_storage": waited_storage,
+            "put_back_in_queue": put_back,
             "webhooks_twice": hooks_twice,
             "webhooks_missing": hooks_missing,
             "webhook_id_mismatch": self.receiver.bad_ids,
@@ -491,6 +499,7 @@ def table(r: dict[str, Any], args: argparse.Namespace) -> str:
         ("requests submitted / completed", f"{r['submitted']} / {r['completed']}"),
         ("completed OK, result byte-exact", f"{r['completed_ok_bytes_exact']} (wrong bytes {r['wrong_bytes']})"),
         ("completed with an error", errors),
+        ("requests that waited for storage / were put back in the queue", f"{r['waited_for_storage']} / {r['put_back_in_queue']}"),
         ("lost (record gone) / stuck (not COMPLETED)", f"{r['lost']} / {r['stuck']}"),
         ("completed twice (result changed)", f"{r['completed_twice']} (engine re-runs after the worker kill: {r['engine_reruns']})"),
         ("webhooks twice / missing", f"{r['webhooks_twice']} / {r['webhooks_missing']} (X-Webhook-Id mismatches {r['webhook_id_mismatch']})"),

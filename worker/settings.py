@@ -35,7 +35,7 @@ class Settings:
         "RQ queue the interpolation jobs go to; webhook deliveries use `<RQ_QUEUE>-webhooks`. Also the prefix of the request records' Redis keys.",
     )
     job_timeout_s: int = _setting("JOB_TIMEOUT_S", 3600, "Longest one job may run before the worker stops it (error `generation_timeout`).")
-    queue_ttl_s: int = _setting("QUEUE_TTL_S", 86400, "Longest a request may wait in the queue before it is dropped.")
+    queue_ttl_s: int = _setting("QUEUE_TTL_S", 86400, "Longest a request may wait in the queue; then it ends COMPLETED with error `queue_timeout`.")
     result_ttl_s: int = _setting("RESULT_TTL_S", 86400, "How long a finished request (status, logs, result) stays readable.")
     sync_timeout_s: int = _setting("SYNC_TIMEOUT_S", 3600, "Longest the synchronous run route waits for its job.")
 
