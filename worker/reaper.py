@@ -119,7 +119,7 @@ class Reaper:
         orphans = {k.decode(): float(v) for k, v in orphans_raw.items()}
         suspects: list[str] = []
         for request_id, status in zip(ids, statuses, strict=True):
-            if status is None:  # the record expired: nothing left to answer
+            if status is None or status == b"COMPLETED":  # expired or finished: nothing left to watch
                 self.redis.zrem(self.store.queued_key, request_id)
             elif status == b"IN_QUEUE" and (request_id not in in_rq or queued[request_id] <= now):
                 suspects.append(request_id)
