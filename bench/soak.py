@@ -151,6 +151,7 @@ class Soak:
         self.receiver = Receiver()
         self.t0 = 0.0
         self.rss: dict[str, dict[str, int]] = {}
+        self.storage_outage_s = 0.0
 
     # --- the stack ---------------------------------------------------------------------------
 
@@ -260,12 +261,14 @@ class Soak:
     def kill_storage(self) -> None:
         os.killpg(self.s3.proc.pid, signal.SIGKILL)
         self.s3.proc.wait(10)
-        self.note(f"SeaweedFS SIGKILLed (down {self.args.storage_down_s} s)")
+        killed = time.monotonic()
+        self.note(f"SeaweedFS SIGKILLed (started again after {self.args.storage_down_s} s)")
         time.sleep(self.args.storage_down_s)
         self.servers.remove(self.s3)
         self.s3 = localstack.start_seaweedfs(self.folder / "s3", bucket="soak", ports=self.s3.ports)
         self.servers.append(self.s3)
-        self.note("SeaweedFS back (same ports and data)")
+        self.storage_outage_s = time.monotonic() - killed
+        self.note(f"SeaweedFS back (same ports and data), {self.storage_outage_s:.1f} s after the kill")
 
     def fault_loop(self) -> None:
         schedule: list[tuple[float, Callable[[], None]]] = [(15, self.kill_redis), (30, self.kill_worker), (45, self.kill_redis),
@@ -478,6 +481,7 @@ class Soak:
             "redis_kills": redis_kills,
             "worker_kills": sum(1 for f in self.faults if "worker" in f and "SIGKILLed" in f),
             "storage_kills": sum(1 for f in self.faults if "SeaweedFS SIGKILLed" in f),
+            "storage_outage_s": round(self.storage_outage_s, 1),
             "faults": self.faults,
             "settings": {k: self.env[k] for k in ("WORKER_HEARTBEAT_S", "WORKER_LOST_AFTER_S", "REAPER_INTERVAL_S",
                                                   "STORAGE_RETRY_BUDGET_S", "WEBHOOK_RETRY_DELAYS_S", "SOAK_ENGINE_S")},
@@ -495,13 +499,14 @@ def table(r: dict[str, Any], args: argparse.Namespace) -> str:
     rows = [
         ("load", f"{args.clients} clients, {args.workers} workers, stand-in engine {args.engine_s} s/job, {r['duration_s']} s"),
         ("faults", f"{r['redis_kills']} Redis SIGKILLs (down {args.redis_down_s} s each), {r['worker_kills']} worker SIGKILL, "
-                   f"{r['storage_kills']} SeaweedFS SIGKILL (down {args.storage_down_s} s)"),
+                   f"{r['storage_kills']} SeaweedFS SIGKILL (unreachable {r['storage_outage_s']} s: restarted after "
+                   f"{args.storage_down_s} s, plus its start-up)"),
         ("requests submitted / completed", f"{r['submitted']} / {r['completed']}"),
         ("completed OK, result byte-exact", f"{r['completed_ok_bytes_exact']} (wrong bytes {r['wrong_bytes']})"),
         ("completed with an error", errors),
         ("requests that waited for storage / were put back in the queue", f"{r['waited_for_storage']} / {r['put_back_in_queue']}"),
         ("lost (record gone) / stuck (not COMPLETED)", f"{r['lost']} / {r['stuck']}"),
-        ("completed twice (result changed)", f"{r['completed_twice']} (engine re-runs after the worker kill: {r['engine_reruns']})"),
+        ("completed twice (result changed)", f"{r['completed_twice']} (engine runs repeated, at least once: {r['engine_reruns']})"),
         ("webhooks twice / missing", f"{r['webhooks_twice']} / {r['webhooks_missing']} (X-Webhook-Id mismatches {r['webhook_id_mismatch']})"),
         ("5xx other than 503 + Retry-After", f"{r['bad_5xx']} (all answers: {r['status_codes']})"),
         ("submit latency p50 / p95 / p99", " / ".join(f"{v} ms" for v in r["submit_ms"].values())),
