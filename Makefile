@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench bench-gpu lint docs redis browser weights clean
+.PHONY: setup run test bench bench-gpu soak lint docs redis browser weights clean
 
 setup: $(STAMP) weights redis browser
 
@@ -52,6 +52,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Load + faults on loopback (Redis, SeaweedFS, API, 4 workers with a stand-in engine; Redis, worker and
+# storage SIGKILLs): prints the table and writes it into RELIABILITY.md. A few minutes on 2 cores.
+soak: setup
+	$(BIN)/python bench/soak.py
 
 # 1080p on a CUDA GPU: model variants, the CPU stages, whole jobs from a warm model (bench/gpu-results/).
 bench-gpu: setup

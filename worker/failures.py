@@ -40,6 +40,15 @@ def worker_lost(runs: int) -> Failure:
     )
 
 
+def queue_timeout(queue_ttl_s: int) -> Failure:
+    """The request waited QUEUE_TTL_S without a worker taking it: it is dropped, and its client told so."""
+    return Failure(
+        f"The request waited in the queue longer than the limit of {queue_ttl_s} s without starting; please retry.",
+        "queue_timeout",
+        503,
+    )
+
+
 _LOCAL_PATH = re.compile(r"""(?<![\w:/.])['"]?/(?:[\w.@%+=-]+/)+[\w.@%+=-]+['"]?""")
 _ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 # FFmpeg's function names and return codes: "'avcodec_send_packet()' returned 22"

@@ -231,10 +231,12 @@ def _pinned_request(client: httpx.Client, method: str, url: httpx.URL, policy: A
     return client.build_request(method, url.copy_with(host=str(address)), headers=headers, extensions=extensions, **kwargs)
 
 
-def guarded_post(url: str, *, json_body: Any, policy: AddressPolicy, timeout_s: float) -> httpx.Response:
+def guarded_post(
+    url: str, *, json_body: Any, policy: AddressPolicy, timeout_s: float, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """One POST (no redirects followed) to a checked, pinned address. Used for webhooks."""
     with _client(timeout_s) as client:
-        request = _pinned_request(client, "POST", httpx.URL(url), policy, json=json_body)
+        request = _pinned_request(client, "POST", httpx.URL(url), policy, json=json_body, headers=headers or {})
         return client.send(request)
 
 

@@ -1,9 +1,11 @@
 """The RQ job: fetch the input, interpolate it, upload the result, record how it went.
 
 Every outcome, including failures and cancellation, ends the request COMPLETED through
-`RequestStore.finish`, which succeeds once; only that call enqueues the webhook. The job function
-itself swallows job errors (they are the client's result, not a crash), so RQ's failure callback
-only sees what escaped: a worker that died mid-job (AbandonedJobError) or a Redis outage.
+`RequestStore.finish`, which succeeds once and enqueues the webhook in the same transaction. The
+job function itself swallows job errors (they are the client's result, not a crash), so RQ's
+failure callback only sees what escaped (a Redis outage longer than the job's patience, a time
+limit hit while recording the outcome); it finishes the request only if this worker's run holds
+it, and leaves everything else to the reaper, which watches every unfinished request.
 
 Reliability, job side:
 - The job runs inside the worker's heartbeat (`Heartbeat.running`), and finishes its request
@@ -12,15 +14,18 @@ Reliability, job side:
 - A stopping worker's job hands its request back (`HandBack`, or RQ's cold-shutdown SystemExit):
   the request is flagged and requeued on the worker's way out, not failed.
 - Files live in a per-job folder of the worker's own temporary folder, removed whatever happens.
-- Log lines and cancel checks survive a Redis outage (a lost line is better than a lost job); the
-  final write waits for Redis for up to a minute; storage transfers are retried with backoff and
-  then fail `storage_error`; an output larger than MAX_OUTPUT_BYTES fails `output_too_large`.
+- Log lines and cancel checks survive a Redis outage (a lost line is better than a lost job);
+  marking the request started and the final write wait for Redis for up to a minute; storage
+  transfers are retried with backoff for up to STORAGE_RETRY_BUDGET_S, then fail `storage_error`;
+  an output larger than MAX_OUTPUT_BYTES fails `output_too_large`.
+- `fault_point` marks each step of the hand-off, for tests that crash Redis or the worker there.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,10 +37,11 @@ from rife_core.errors import LimitExceededError
 from worker import logjson
 from worker import metrics as job_metrics
 from worker.failures import CANCELLED, classify, public_message
+from worker.faults import fault_point
 from worker.fetch import fetch_to_file
 from worker.logs import RequestLog, fal_level
-from worker.queue import notify_webhook
-from worker.requests import Claim, Failure, RequestRecord, StartOutcome, request_store
+from worker.queue import request_store
+from worker.requests import Claim, Failure, RequestRecord, StartOutcome
 from worker.retrying import until_redis_answers, with_backoff
 from worker.runtime import Runtime, get_runtime
 from worker.storage import StorageError, result_key
@@ -44,6 +50,8 @@ from worker.video_input import VideoInput
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+STORAGE_MAX_DELAY_S = 5.0  # longest wait between storage tries: a restarted store is used within seconds
 
 
 class HandBack(Exception):
@@ -132,24 +140,37 @@ def run_request(request_id: str) -> None:
     heartbeat = runtime.heartbeat
     if not heartbeat.started:  # run by a plain `rq worker`, not `python -m worker`: beat anyway
         heartbeat.start()
+    fault_point("before_run")
     with heartbeat.running(request_id):
         _run(runtime, request_id)
 
 
 def _run(runtime: Runtime, request_id: str) -> None:
     store = runtime.store
-    outcome = store.mark_started(request_id, runtime.name)
+    fault_point("before_mark_started")
+    run = uuid.uuid4().hex[:12]  # names this start, so a retry after a lost reply knows it was ours
+    try:
+        outcome = until_redis_answers(lambda: store.mark_started(request_id, runtime.name, run))
+    except RedisError as e:
+        # Still queued in our records: the reaper finds it without a queue entry and puts it back.
+        log.error("request %s: could not mark it started (%s); leaving it to the reaper", request_id, type(e).__name__)
+        return
+    fault_point("after_mark_started")
     if outcome is StartOutcome.CANCELLED:
         _finish(runtime, request_id, failure=CANCELLED)
         return
     if outcome is StartOutcome.GONE:
         log.info("request %s is gone or finished; skipping", request_id)
         return
-    record = store.get(request_id)
+    try:
+        record = until_redis_answers(lambda: store.get(request_id))
+    except RedisError as e:
+        log.error("request %s: could not read it (%s); leaving it to the reaper", request_id, type(e).__name__)
+        return
     if record is None:
         return
     claim = Claim(runtime.name, record.attempt)
-    job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record)
+    _best_effort(lambda: job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record))
     request_log = JobLog(store.log(request_id))
     request_log.info(f"Processing on {runtime.name}" + (f" (run {record.attempt})" if record.attempt > 1 else ""))
     try:
@@ -163,6 +184,10 @@ def _run(runtime: Runtime, request_id: str) -> None:
         if not isinstance(exc, Exception):
             raise  # cold shutdown: RQ goes on stopping; the request is requeued on the way out
         return
+    except RedisError as exc:
+        # Not the request's fault: the run is dropped and the reaper requeues it (our heartbeat stops naming it).
+        log.error("request %s: Redis failed under the run (%s); leaving it to the reaper to requeue", request_id, type(exc).__name__)
+        return
     except BaseException as exc:
         failure = classify(exc, job_timeout_s=_job_timeout_s(runtime))
         if failure.http_status >= 500:
@@ -173,7 +198,17 @@ def _run(runtime: Runtime, request_id: str) -> None:
             raise
         return
     request_log.info("Done.")
+    fault_point("before_finish")
     _finish(runtime, request_id, result=result, metrics=metrics, claim=claim)
+    fault_point("after_finish")
+
+
+def _best_effort(call: Callable[[], object]) -> None:
+    """Bookkeeping (metrics) that a Redis outage may skip: a job must not fail over a counter."""
+    try:
+        call()
+    except RedisError as e:
+        log.warning("metrics not recorded (Redis unavailable: %s)", type(e).__name__)
 
 
 def _job_timeout_s(runtime: Runtime) -> int:
@@ -191,14 +226,32 @@ def _hand_back(runtime: Runtime, request_id: str, claim: Claim, request_log: Job
 
 
 def _storage_call(runtime: Runtime, request_log: JobLog, what: str, call: Callable[[], T]) -> T:
-    """A storage transfer, retried with backoff (STORAGE_ATTEMPTS, STORAGE_BACKOFF_S); then StorageError."""
-    attempts = runtime.settings.storage_attempts
+    """A storage transfer, retried with backoff while storage is down, for up to STORAGE_RETRY_BUDGET_S
+    in all (a storage restart takes tens of seconds), and at most STORAGE_ATTEMPTS tries if that is
+    set; then StorageError. The request's log says that storage is being waited for."""
+    settings = runtime.settings
+    attempts = settings.storage_attempts or None
+    budget_s = settings.storage_retry_budget_s
+    started = time.monotonic()
 
     def on_retry(attempt: int, error: BaseException, delay: float) -> None:
-        log.warning("%s failed (try %d of %d): %s; retrying in %.1f s", what, attempt, attempts, error, delay)
-        request_log.warn(f"{what.capitalize()} failed (try {attempt} of {attempts}); retrying in {delay:.1f} s.")
+        waited = time.monotonic() - started
+        log.warning("%s failed (try %d): %s; storage unavailable, waited %.1f s of %.0f s, retrying in %.1f s",
+                    what, attempt, error, waited, budget_s, delay)
+        request_log.warn(
+            f"{what.capitalize()} failed (try {attempt}): storage is unavailable; waiting for it "
+            f"({waited:.0f} s of up to {budget_s:.0f} s so far), next try in {delay:.1f} s."
+        )
 
-    return with_backoff(call, attempts=attempts, first_delay_s=runtime.settings.storage_backoff_s, retry_on=(StorageError,), on_retry=on_retry)
+    return with_backoff(
+        call,
+        attempts=attempts,
+        budget_s=budget_s,
+        first_delay_s=settings.storage_backoff_s,
+        max_delay_s=STORAGE_MAX_DELAY_S,
+        retry_on=(StorageError,),
+        on_retry=on_retry,
+    )
 
 
 def _process(
@@ -228,7 +281,7 @@ def _process(
         log=lambda level, message: request_log.append(message, fal_level(level)),
         should_cancel=CancelCheck(runtime, record.id, claim),
     )
-    job_metrics.frames_done(runtime.redis, settings.rq_queue, video)
+    _best_effort(lambda: job_metrics.frames_done(runtime.redis, settings.rq_queue, video))
     request_log.info(
         f"Wrote {video.output_frames} frames at {float(video.output_fps):.3f} fps "
         f"(inference {video.inference_s:.2f} s, total {time.monotonic() - started:.2f} s)"
@@ -295,26 +348,29 @@ def _finish(
         if claim is not None:
             log.warning("request %s: this run no longer holds it (requeued or finished elsewhere); outcome dropped", request_id)
         return
-    job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure)
-    try:
-        until_redis_answers(lambda: notify_webhook(runtime.redis, runtime.settings, request_id))
-    except RedisError:
-        log.error("request %s: webhook not enqueued (Redis unavailable)", request_id)
+    _best_effort(lambda: job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure))
 
 
 @logjson.request_scoped(lambda job, *_args, **_kwargs: job.id)
 def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: BaseException, traceback: Any) -> None:
-    """RQ failure callback: record what escaped `run_request` (e.g. RQ found the worker dead mid-job).
+    """RQ failure callback: record what escaped this worker's run of `run_request` (e.g. a time limit
+    hit while recording the outcome).
 
-    A stopping worker's interrupted job is not a failure: its request was handed back and is
-    requeued on the worker's way out.
+    Only a run of this worker that still holds its request is finished here. Anything else (RQ found
+    another worker's job abandoned, the request was never marked started because Redis was down) is
+    the reaper's: it requeues a request whose worker is gone and puts back a queued one that RQ lost,
+    instead of failing a request that never ran. A stopping worker's interrupted job is not a failure
+    either: its request was handed back and is requeued on the worker's way out.
     """
-    if isinstance(exc_value, (HandBack, KeyboardInterrupt, SystemExit)):
-        return
+    if isinstance(exc_value, (HandBack, KeyboardInterrupt, SystemExit, RedisError)):
+        return  # a Redis error is not the request's fault: the reaper requeues the run
     runtime = get_runtime()
-    failure = classify(exc_value, job_timeout_s=runtime.settings.job_timeout_s)
     store = request_store(connection, runtime.settings)
-    if store.finish(job.id, failure=failure):
+    claim = store.claim_of(job.id)
+    if claim is None or claim.worker != runtime.name:
+        log.warning("request %s: RQ job failed outside a run of this worker (%s); left to the reaper", job.id, exc_type.__name__)
+        return
+    failure = classify(exc_value, job_timeout_s=runtime.settings.job_timeout_s)
+    if store.finish(job.id, failure=failure, claim=claim):
         store.log(job.id).error(failure.message)
         job_metrics.job_finished(connection, runtime.settings.rq_queue, job.id, failure)
-        notify_webhook(connection, runtime.settings, job.id)

@@ -2,11 +2,16 @@
 
 Clients poll the whole log (`?logs=1`) or stream only new lines, so entries are appended once,
 never rewritten, and read by index range. The entry shape is what the fal clients print.
+
+Logs stay in Redis for RESULT_TTL_S with every finished request, so an entry is stored compactly
+(`<unix time>|<level>|<message>`, about half the size of the JSON entry) and expanded on read;
+entries stored as JSON by earlier versions are read too.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +54,7 @@ class RequestLog:
 
     def append(self, message: str, level: str | int = "INFO") -> None:
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(self._key, json.dumps(make_entry(message, level)))
+            pipe.rpush(self._key, encode_entry(message, level))
             pipe.expire(self._key, self._ttl_s, nx=True)
             pipe.execute()
 
@@ -63,5 +68,18 @@ class RequestLog:
         self.append(message, "ERROR")
 
 
+def encode_entry(message: str, level: str | int = "INFO", at: float | None = None) -> str:
+    """The stored form of a log entry: `<unix time, ms>|<level>|<message>`."""
+    return f"{time.time() if at is None else at:.3f}|{fal_level(level)}|{message}"
+
+
+def decode_entry(item: bytes | str) -> dict[str, Any]:
+    text = item.decode() if isinstance(item, bytes) else item
+    if text.startswith("{"):  # stored as JSON by an earlier version
+        return dict(json.loads(text))
+    stamp, level, message = text.split("|", 2)
+    return make_entry(message, level, datetime.fromtimestamp(float(stamp), UTC))
+
+
 def decode_entries(raw: list[bytes]) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in raw]
+    return [decode_entry(item) for item in raw]

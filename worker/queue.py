@@ -8,6 +8,11 @@ imports the pipeline or torch.
 A request whose worker died is put back (`requeue`) as a fresh RQ job under the same id, at the
 front of the queue (it has waited its turn already), after its dead run's traces are removed from
 RQ's started-job registry, so RQ's own abandoned-job handling never fails it later.
+
+A queued request that RQ no longer holds (Redis crashed, or its worker died, between RQ's dequeue
+and the worker marking it started) is put back the same way (`recover`), and one whose queue
+wait (QUEUE_TTL_S) ran out ends COMPLETED `queue_timeout` (`expire`): the reaper finds both through
+the queued index (see `worker.reaper`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from worker import metrics as job_metrics
-from worker.failures import CANCELLED, worker_lost
-from worker.requests import Claim, Failure, RequestRecord, RequestStore, Status, request_store
+from worker.failures import CANCELLED, queue_timeout, worker_lost
+from worker.requests import Claim, Failure, RequestRecord, RequestStore, Status
 from worker.settings import Settings
 from worker.webhooks import enqueue_delivery
 
@@ -47,12 +52,29 @@ class RequeueOutcome(StrEnum):
     FAILED = "failed"  # too many runs died with their worker: finished `worker_lost`
     CANCELLED = "cancelled"  # the client had asked to cancel it: finished `cancelled`
     GONE = "gone"  # the run no longer holds it (finished, requeued by someone else, expired)
+    EXPIRED = "expired"  # its queue wait (QUEUE_TTL_S) ran out: finished `queue_timeout`
 
 
 class CancelOutcome(StrEnum):
     REQUESTED = "CANCELLATION_REQUESTED"
     ALREADY_COMPLETED = "ALREADY_COMPLETED"
     NOT_FOUND = "NOT_FOUND"
+
+
+def request_store(redis: Redis, settings: Settings) -> RequestStore:
+    # Records of requests that never finish (worker lost mid-job, queue TTL hit) still expire.
+    pending_ttl_s = settings.queue_ttl_s + settings.job_timeout_s + 3600
+
+    def enqueue_webhook(request_id: str, pipe: Pipeline) -> None:
+        enqueue_delivery(redis, settings, request_id, pipe)
+
+    return RequestStore(
+        redis,
+        settings.rq_queue,
+        pending_ttl_s=pending_ttl_s,
+        result_ttl_s=settings.result_ttl_s,
+        on_finish_with_webhook=enqueue_webhook,
+    )
 
 
 class RequestQueue:
@@ -112,6 +134,7 @@ class RequestQueue:
                             raise QueueLimitError(limit)
                     pipe.multi()  # RQ requires the caller's pipeline to be in MULTI before commands go in
                     self.store.create(record, pipe)
+                    self.store.mark_queued(pipe, request_id, record.created_at + self.settings.queue_ttl_s)
                     self._enqueue(pipe, request_id)
                     pipe.execute()
                     return record
@@ -124,13 +147,13 @@ class RequestQueue:
         if limit and self.store.count_active(owner) >= limit:
             raise QueueLimitError(limit)
 
-    def _enqueue(self, pipe: Pipeline, request_id: str, *, at_front: bool = False) -> None:
+    def _enqueue(self, pipe: Pipeline, request_id: str, *, at_front: bool = False, ttl_s: int | None = None) -> None:
         self.queue.enqueue_call(
             RUN_REQUEST,
             args=(request_id,),
             job_id=request_id,
             timeout=self.settings.job_timeout_s,
-            ttl=self.settings.queue_ttl_s,
+            ttl=ttl_s or self.settings.queue_ttl_s,
             result_ttl=0,  # the request record holds the result; RQ need not
             failure_ttl=self.settings.result_ttl_s,
             on_failure=Callback(ON_JOB_FAILURE),
@@ -165,11 +188,8 @@ class RequestQueue:
                     pipe.hset(key, mapping={"status": Status.IN_QUEUE.value, "lost": str(lost)})
                     pipe.hdel(key, "worker", "started_at", "handback")
                     pipe.hdel(self.store.inflight_key, request_id)
-                    if stale:
-                        pipe.zrem(registry.key, *stale)
-                    # A cold-stopped run's job sits in RQ's failed registry, whose cleanup would delete the new job.
-                    pipe.zrem(FailedJobRegistry(queue=self.queue).key, request_id)
-                    pipe.delete(Job.key_for(request_id))
+                    self.store.mark_queued(pipe, request_id, time.time() + self.settings.queue_ttl_s)
+                    self._clear_rq_traces(pipe, registry, request_id, stale)
                     self._enqueue(pipe, request_id, at_front=True)
                     pipe.execute()
                     return RequeueOutcome.REQUEUED
@@ -181,14 +201,75 @@ class RequestQueue:
         self._forget_rq_job(registry, request_id)
         return RequeueOutcome.CANCELLED if failure is CANCELLED else RequeueOutcome.FAILED
 
+    def _clear_rq_traces(self, pipe: Pipeline, registry: StartedJobRegistry, request_id: str, stale: list[bytes]) -> None:
+        """Queue (inside a MULTI) the removal of every trace of the request's previous RQ job."""
+        if stale:
+            pipe.zrem(registry.key, *stale)
+        # A cold-stopped run's job sits in RQ's failed registry, whose cleanup would delete the new job.
+        pipe.zrem(FailedJobRegistry(queue=self.queue).key, request_id)
+        pipe.lrem(self.queue.key, 0, request_id)
+        pipe.delete(Job.key_for(request_id))
+
+    def recover(self, request_id: str) -> RequeueOutcome:
+        """Put back a queued request that RQ no longer holds and no worker started (see `worker.reaper`).
+
+        RQ popped its job, then Redis crashed or the worker died before marking it started: the
+        record says IN_QUEUE but nothing would ever run it. It goes back to the front of the queue
+        with the queue time it had left; a request whose client asked to cancel it ends `cancelled`,
+        one whose queue time is over ends `queue_timeout`. The run never started, so it does not
+        count towards MAX_JOB_ATTEMPTS.
+        """
+        key = self.store.key(request_id)
+        registry = StartedJobRegistry(queue=self.queue)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status, cancel = pipe.hmget(key, "status", "cancel")
+                    if status != Status.IN_QUEUE.value.encode():
+                        pipe.unwatch()
+                        return RequeueOutcome.GONE
+                    deadline = pipe.zscore(self.store.queued_key, request_id)
+                    left_s = (deadline if deadline is not None else time.time() + self.settings.queue_ttl_s) - time.time()
+                    if cancel == b"1" or left_s < 1:
+                        pipe.unwatch()
+                        break
+                    stale = self._started_entries(registry, request_id)
+                    pipe.multi()
+                    self.store.mark_queued(pipe, request_id, time.time() + left_s)
+                    self._clear_rq_traces(pipe, registry, request_id, stale)
+                    self._enqueue(pipe, request_id, at_front=True, ttl_s=int(left_s))
+                    pipe.execute()
+                    return RequeueOutcome.REQUEUED
+                except WatchError:
+                    continue
+        if cancel == b"1":
+            return RequeueOutcome.CANCELLED if self._finish_queued(request_id, CANCELLED) else RequeueOutcome.GONE
+        return self.expire(request_id)
+
+    def expire(self, request_id: str) -> RequeueOutcome:
+        """Finish a queued request whose queue time (QUEUE_TTL_S) ran out: COMPLETED `queue_timeout`.
+
+        RQ drops a job whose TTL passed without a word; this gives its client an answer.
+        """
+        if self._finish_queued(request_id, queue_timeout(self.settings.queue_ttl_s)):
+            return RequeueOutcome.EXPIRED
+        return RequeueOutcome.GONE
+
+    def _finish_queued(self, request_id: str, failure: Failure) -> bool:
+        if not self.finish(request_id, failure):
+            return False
+        self.queue.remove(request_id)
+        self._forget_rq_job(StartedJobRegistry(queue=self.queue), request_id)
+        return True
+
     def finish(self, request_id: str, failure: Failure, *, claim: Claim | None = None) -> bool:
-        """Finish a request as failed from outside its job (reaper, cancel) and fire its webhook."""
+        """Finish a request as failed from outside its job (reaper, cancel); its webhook is queued in the same step."""
         if not self.store.finish(request_id, failure=failure, claim=claim):
             return False
         # Counted here, like jobs count their own ends, so a request cancelled in the queue or given up
         # by the reaper shows in rife_jobs_total too.
         job_metrics.job_finished(self.redis, self.settings.rq_queue, request_id, failure)
-        notify_webhook(self.redis, self.settings, request_id)
         return True
 
     def _started_entries(self, registry: StartedJobRegistry, request_id: str) -> list[bytes]:
@@ -237,9 +318,3 @@ class RequestQueue:
                 pass
         return CancelOutcome.REQUESTED
 
-
-def notify_webhook(redis: Redis, settings: Settings, request_id: str) -> None:
-    """Enqueue the webhook delivery of a just-finished request, if it asked for one."""
-    record = request_store(redis, settings).get(request_id)
-    if record is not None and record.webhook_url:
-        enqueue_delivery(redis, settings, record)

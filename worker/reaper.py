@@ -12,6 +12,17 @@ worker at a time do it. A request's worker is judged dead at most WORKER_LOST_AF
 last heartbeat, so a dead worker's request is back in the queue within
 WORKER_LOST_AFTER_S + REAPER_INTERVAL_S. A worker that stops on purpose releases its own requests
 on the way out (`release`), without waiting for anyone.
+
+The same pass watches the queued side (`reconcile`). Every IN_QUEUE request is in the queued index
+(`P:queued`, written in the same transactions as its status), so one that RQ no longer holds is
+found even though nothing else remembers it: RQ pops a job (BLPOP) before the worker marks its
+request started, and a Redis crash or a dead worker in between leaves the record IN_QUEUE with no
+queue entry. A queued request that is neither in RQ's queue list nor named by a live worker's
+heartbeat is an orphan; one still orphaned WORKER_LOST_AFTER_S after it was first seen (a live
+worker gets from the pop to its heartbeat in milliseconds) is put back at the front of the queue
+(`RequestQueue.recover`). A queued request whose queue time (QUEUE_TTL_S) ran out ends COMPLETED
+`queue_timeout` (RQ drops such a job silently). So an orphan is back in the queue within
+WORKER_LOST_AFTER_S (settle, after a Redis restart) + WORKER_LOST_AFTER_S + REAPER_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -21,10 +32,12 @@ import time
 from dataclasses import dataclass
 
 from redis import Redis
-from rq import Worker
+from rq import Queue, Worker
+from rq.job import Job
 
 from worker.queue import RequestQueue, RequeueOutcome
 from worker.settings import Settings
+from worker.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +73,13 @@ class Reaper:
         return self.reap()
 
     def reap(self) -> list[Reaped]:
-        """Requeue (or finish) every in-flight request whose worker does not hold it any more."""
+        """Requeue (or finish) every in-flight request whose worker does not hold it any more, and
+        every queued one that RQ lost or whose queue time ran out."""
+        reaped = self._reap_inflight() + self.reconcile()
+        self.reconcile_webhooks()
+        return reaped
+
+    def _reap_inflight(self) -> list[Reaped]:
         entries = self.store.inflight()
         if not entries:
             return []
@@ -80,6 +99,102 @@ class Reaper:
         for worker in {r.worker for r in reaped if r.lost_worker}:
             self._forget_worker(worker)
         return reaped
+
+    def reconcile(self, now: float | None = None) -> list[Reaped]:
+        """Put back queued requests that RQ no longer holds; expire those whose queue time is over."""
+        queued = self.store.queued()
+        if not queued:
+            return []
+        now = time.time() if now is None else now
+        ids = list(queued)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for request_id in ids:
+                pipe.hget(self.store.key(request_id), "status")
+            statuses = pipe.execute()
+            # Read after the index: a request submitted meanwhile is in both; one popped meanwhile is judged below.
+            pipe.lrange(self.queue.queue_key, 0, -1)
+            pipe.hgetall(self.store.orphans_key)
+            in_rq_raw, orphans_raw = pipe.execute()
+        in_rq = {v.decode() for v in in_rq_raw}
+        orphans = {k.decode(): float(v) for k, v in orphans_raw.items()}
+        suspects: list[str] = []
+        for request_id, status in zip(ids, statuses, strict=True):
+            if status is None or status == b"COMPLETED":  # expired or finished: nothing left to watch
+                self.redis.zrem(self.store.queued_key, request_id)
+            elif status == b"IN_QUEUE" and (request_id not in in_rq or queued[request_id] <= now):
+                suspects.append(request_id)
+        held = self._requests_named_by_heartbeats() if suspects else set()
+        reaped: list[Reaped] = []
+        still_orphaned: set[str] = set()
+        for request_id in suspects:
+            if request_id in held:
+                continue  # a live worker popped it and is marking it started
+            if request_id in in_rq:  # queue time over while still queued: RQ will drop its job
+                outcome = self.queue.expire(request_id)
+            else:
+                first_seen = orphans.get(request_id)
+                if first_seen is None or now - first_seen < self.settings.worker_lost_after_s:
+                    still_orphaned.add(request_id)
+                    if first_seen is None:
+                        self.redis.hsetnx(self.store.orphans_key, request_id, repr(now))
+                    continue
+                outcome = self.queue.recover(request_id)
+            self._log_recovered(request_id, outcome)
+            reaped.append(Reaped(request_id, "", outcome, lost_worker=False))
+        gone = [request_id for request_id in orphans if request_id not in still_orphaned]
+        if gone:
+            self.redis.hdel(self.store.orphans_key, *gone)
+        return reaped
+
+    def reconcile_webhooks(self, now: float | None = None) -> list[str]:
+        """Queue again the delivery of webhooks whose RQ job is lost (popped, then Redis crashed):
+        pending (not claimed by any attempt) for WORKER_LOST_AFTER_S and neither waiting in the
+        webhook queue, nor scheduled for a retry, nor running. Returns the request ids requeued."""
+        now = time.time() if now is None else now
+        due: list[bytes] = self.redis.zrangebyscore(self.store.webhooks_key, "-inf", now - self.settings.worker_lost_after_s)  # type: ignore[assignment]
+        if not due:
+            return []
+        hooks = Queue(self.settings.webhook_queue, connection=self.redis)
+        waiting = {v.decode() for v in self.redis.lrange(hooks.key, 0, -1)}  # type: ignore[union-attr]
+        requeued = []
+        for raw in due:
+            request_id = raw.decode()
+            job_id = delivery_job_id(request_id)
+            state = self.redis.hget(Job.key_for(job_id), "status")
+            if state == b"failed":  # RQ gave up after its retries
+                self.redis.zrem(self.store.webhooks_key, request_id)
+                continue
+            if job_id in waiting or state in (b"scheduled", b"started", b"deferred"):
+                continue
+            if self.store.get(request_id) is None:
+                self.redis.zrem(self.store.webhooks_key, request_id)
+                continue
+            with self.redis.pipeline() as pipe:
+                pipe.multi()  # RQ requires the caller's pipeline to be in MULTI before commands go in
+                pipe.zadd(self.store.webhooks_key, {request_id: now})
+                enqueue_delivery(self.redis, self.settings, request_id, pipe, at_front=True)
+                pipe.execute()
+            log.warning("request %s: its webhook job was lost (Redis restart?); queued again", request_id)
+            requeued.append(request_id)
+        return requeued
+
+    def _requests_named_by_heartbeats(self) -> set[str]:
+        """The requests that live workers' heartbeats say they are running (or about to mark started)."""
+        keys = list(self.redis.scan_iter(match=self.store.alive_key("*"), count=1000))
+        if not keys:
+            return set()
+        return {v.decode() if isinstance(v, bytes) else str(v) for v in self.redis.mget(keys) if v is not None}
+
+    def _log_recovered(self, request_id: str, outcome: RequeueOutcome) -> None:
+        request_log = self.store.log(request_id)
+        if outcome is RequeueOutcome.REQUEUED:
+            request_log.warn("This request left the queue without starting (a worker or Redis stopped); it is queued again.")
+            log.warning("request %s: left RQ's queue without being started; requeued", request_id)
+        elif outcome is RequeueOutcome.EXPIRED:
+            request_log.error(f"Waited longer than {self.settings.queue_ttl_s} s in the queue without starting; dropped.")
+            log.warning("request %s: queue time (%s s) over; finished as queue_timeout", request_id, self.settings.queue_ttl_s)
+        elif outcome is RequeueOutcome.CANCELLED:
+            log.info("request %s: left RQ's queue while cancelling; finished as cancelled", request_id)
 
     def release(self, worker: str) -> list[Reaped]:
         """Requeue what `worker` (this process, stopping) still holds: handed back runs do not count as lost."""

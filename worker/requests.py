@@ -8,8 +8,11 @@ go through WATCH transactions, so a request is finished exactly once and fires o
 Keys (`P` is the RQ queue name): `P:request:{id}` hash, `P:request:{id}:logs` list. Both expire
 `pending_ttl_s` after creation (a request that is never run does not live forever) and
 `result_ttl_s` after the request completes. Beside them, for reliability:
-- `P:inflight` hash, request id -> worker name, for every IN_PROGRESS request: the reaper's index of
-  what to check when a worker dies (see `worker.reaper`);
+- `P:queued` sorted set, request id -> the time its queue wait runs out (QUEUE_TTL_S), for every
+  IN_QUEUE request, and `P:inflight` hash, request id -> worker name, for every IN_PROGRESS request:
+  every unfinished request is in exactly one of them, moved from one to the other in the same
+  transaction as its status, so the reaper (see `worker.reaper`) watches every request whatever
+  happened between RQ's dequeue and our records (a Redis crash, a worker killed in between);
 - `P:alive:{worker}` string, the request a worker is running (or `-`), expiring unless refreshed:
   the worker's heartbeat (see `worker.liveness`);
 - `P:active:{owner}` sorted set of the owner's unfinished requests (score: when the entry stops
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -33,7 +37,6 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 
 from worker.logs import RequestLog, decode_entries
-from worker.settings import Settings
 
 
 class Status(StrEnum):
@@ -107,7 +110,8 @@ class RequestRecord:
         }
         optional = {
             "webhook_url": self.webhook_url,
-            "gateway_request_id": self.gateway_request_id,
+            # Stored only when it differs from the request id (the usual value, rebuilt on read).
+            "gateway_request_id": self.gateway_request_id if self.gateway_request_id != self.id else None,
             "input_key": self.input_key,
         }
         h.update({k: v for k, v in optional.items() if v})
@@ -135,7 +139,7 @@ class RequestRecord:
             input=json.loads(h.get("input") or "{}"),
             base_url=h.get("base_url", ""),
             webhook_url=h.get("webhook_url") or None,
-            gateway_request_id=h.get("gateway_request_id") or None,
+            gateway_request_id=h.get("gateway_request_id") or (request_id if h.get("webhook_url") else None),
             input_key=h.get("input_key") or None,
             created_at=num("created_at") or 0.0,
             started_at=num("started_at"),
@@ -168,12 +172,27 @@ class Snapshot:
 _SNAPSHOT_FIELDS = ("status", "owner", "error", "error_type", "error_status", "error_field", "metrics")
 
 
+# Queues more commands on a finishing request's MULTI (request id, pipeline): its webhook job.
+FinishHook = Callable[[str, Pipeline], None]
+
+
 class RequestStore:
-    def __init__(self, redis: Redis, namespace: str, *, pending_ttl_s: int, result_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        namespace: str,
+        *,
+        pending_ttl_s: int,
+        result_ttl_s: int,
+        on_finish_with_webhook: FinishHook | None = None,
+    ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.pending_ttl_s = pending_ttl_s
         self.result_ttl_s = result_ttl_s
+        # Enqueues the webhook delivery inside the transaction that finishes the request, so a
+        # finished request with a webhook always has its delivery queued (no crash in between).
+        self.on_finish_with_webhook = on_finish_with_webhook
 
     def key(self, request_id: str) -> str:
         return f"{self.namespace}:request:{request_id}"
@@ -184,6 +203,20 @@ class RequestStore:
     @property
     def inflight_key(self) -> str:
         return f"{self.namespace}:inflight"
+
+    @property
+    def queued_key(self) -> str:
+        return f"{self.namespace}:queued"
+
+    @property
+    def webhooks_key(self) -> str:
+        """Sorted set: request id -> when its webhook job was (re)queued, for webhooks not yet sent (claimed)."""
+        return f"{self.namespace}:webhooks"
+
+    @property
+    def orphans_key(self) -> str:
+        """Hash: queued request id -> when the reaper first saw it neither in RQ's queue nor with a worker."""
+        return f"{self.namespace}:orphans"
 
     def alive_key(self, worker: str) -> str:
         return f"{self.namespace}:alive:{worker}"
@@ -212,18 +245,27 @@ class RequestStore:
             pipe.zcard(key)
             return int(pipe.execute()[1])
 
-    def mark_started(self, request_id: str, worker: str) -> StartOutcome:
+    def mark_queued(self, pipe: Pipeline, request_id: str, deadline: float) -> None:
+        """Queue (on `pipe`, inside the caller's MULTI) the request's entry in the queued index."""
+        pipe.zadd(self.queued_key, {request_id: deadline})
+        pipe.hdel(self.orphans_key, request_id)
+
+    def mark_started(self, request_id: str, worker: str, run: str = "") -> StartOutcome:
         """IN_QUEUE → IN_PROGRESS as a new attempt by `worker`, unless cancelled (or vanished) meanwhile.
 
-        The request enters the in-flight index in the same transaction, so a worker that dies from
-        here on leaves a trace the reaper finds.
+        The request moves from the queued index to the in-flight index in the same transaction, so
+        it is watched by the reaper at every instant. `run` names this start (any unique token):
+        retried after a lost reply (Redis died after committing), it answers STARTED again.
         """
         key = self.key(request_id)
         with self.redis.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(key)
-                    status, cancel, attempt = pipe.hmget(key, "status", "cancel", "attempt")
+                    status, cancel, attempt, started_run = pipe.hmget(key, "status", "cancel", "attempt", "run")
+                    if run and status == Status.IN_PROGRESS.value.encode() and started_run == run.encode():
+                        pipe.unwatch()
+                        return StartOutcome.STARTED
                     if status != Status.IN_QUEUE.value.encode():
                         return StartOutcome.GONE
                     if cancel == b"1":
@@ -236,10 +278,13 @@ class RequestStore:
                             "started_at": repr(time.time()),
                             "worker": worker,
                             "attempt": str(int(attempt or 0) + 1),
+                            "run": run,
                         },
                     )
                     pipe.hdel(key, "handback")
                     pipe.hset(self.inflight_key, request_id, worker)
+                    pipe.zrem(self.queued_key, request_id)
+                    pipe.hdel(self.orphans_key, request_id)
                     pipe.execute()
                     return StartOutcome.STARTED
                 except WatchError:
@@ -354,7 +399,7 @@ class RequestStore:
             while True:
                 try:
                     pipe.watch(key)
-                    status, owner = pipe.hmget(key, "status", "owner")
+                    status, owner, webhook_url = pipe.hmget(key, "status", "owner", "webhook_url")
                     if status is None or status == Status.COMPLETED.value.encode():
                         pipe.unwatch()
                         return False
@@ -363,15 +408,67 @@ class RequestStore:
                         return False
                     pipe.multi()
                     pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                    pipe.hdel(key, "handback")
+                    # Kept for RESULT_TTL_S, so only what clients and webhooks still read: the input
+                    # (the worker's alone) and run bookkeeping go.
+                    pipe.hdel(key, "handback", "input", "run")
                     pipe.expire(key, self.result_ttl_s)
                     pipe.expire(self.logs_key(request_id), self.result_ttl_s)
                     pipe.hdel(self.inflight_key, request_id)
+                    pipe.zrem(self.queued_key, request_id)
+                    pipe.hdel(self.orphans_key, request_id)
                     pipe.zrem(self.active_key(_text(owner or b"")), request_id)
+                    if webhook_url and self.on_finish_with_webhook is not None:
+                        pipe.zadd(self.webhooks_key, {request_id: time.time()})
+                        self.on_finish_with_webhook(request_id, pipe)
                     pipe.execute()
                     return True
                 except WatchError:
                     continue
+
+    def claim_webhook(self, request_id: str, delivery: str) -> bool | None:
+        """Mark the request's webhook as sent by `delivery`, before it is sent: True for the one caller
+        that may send it, False when one already did (or is doing it), None when the record is gone."""
+        key = self.key(request_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status, sent = pipe.hmget(key, "status", "webhook_sent")
+                    if status is None:
+                        return None
+                    if sent is not None:
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, "webhook_sent", delivery)
+                    pipe.zrem(self.webhooks_key, request_id)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+    def release_webhook(self, request_id: str, delivery: str, *, retried: bool) -> None:
+        """Undo `claim_webhook` after a failed POST, so that the next retry may send; `retried`: RQ will
+        retry it (the webhook is pending again, watched by the reaper), else it is given up."""
+        key = self.key(request_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if pipe.hget(key, "webhook_sent") != delivery.encode():
+                        return
+                    pipe.multi()
+                    pipe.hdel(key, "webhook_sent")
+                    if retried:
+                        pipe.zadd(self.webhooks_key, {request_id: time.time()})
+                    pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    def queued(self) -> dict[str, float]:
+        """Every IN_QUEUE request: id -> the time its queue wait runs out."""
+        entries: list[tuple[bytes, float]] = self.redis.zrange(self.queued_key, 0, -1, withscores=True)  # type: ignore[assignment]
+        return {_text(k): float(v) for k, v in entries}
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -411,9 +508,3 @@ class RequestStore:
     def logs(self, request_id: str, start: int = 0) -> list[dict[str, Any]]:
         return decode_entries(self.redis.lrange(self.logs_key(request_id), start, -1))  # type: ignore[arg-type]
 
-
-def request_store(redis: Redis, settings: Settings) -> RequestStore:
-    """The store as the settings configure it, for the API and the workers alike."""
-    # Records of requests that never finish (worker lost mid-job, queue TTL hit) still expire.
-    pending_ttl_s = settings.queue_ttl_s + settings.job_timeout_s + 3600
-    return RequestStore(redis, settings.rq_queue, pending_ttl_s=pending_ttl_s, result_ttl_s=settings.result_ttl_s)

@@ -81,7 +81,7 @@ class Runtime:
 
     @property
     def store(self) -> RequestStore:
-        from worker.requests import request_store
+        from worker.queue import request_store
 
         return request_store(self.redis, self.settings)
 

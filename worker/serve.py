@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
 from worker import redact
+from worker.faults import fault_point
 from worker.janitor import StorageJanitor
 from worker.model_offers import installed_offers
 from worker.reaper import Reaper
@@ -47,6 +48,10 @@ class RifeWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.runtime = runtime
         self.stop_requested = False
+
+    def prepare_job_execution(self, job: Any, remove_from_intermediate_queue: bool = False) -> None:
+        fault_point("before_prepare")  # RQ has popped the job; nothing but its hash says so yet
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()

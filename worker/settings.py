@@ -39,7 +39,7 @@ class Settings:
         "RQ queue the interpolation jobs go to; webhook deliveries use `<RQ_QUEUE>-webhooks`. Also the prefix of the request records' Redis keys.",
     )
     job_timeout_s: int = _setting("JOB_TIMEOUT_S", 3600, "Longest one job may run before the worker stops it (error `generation_timeout`).")
-    queue_ttl_s: int = _setting("QUEUE_TTL_S", 86400, "Longest a request may wait in the queue before it is dropped.")
+    queue_ttl_s: int = _setting("QUEUE_TTL_S", 86400, "Longest a request may wait in the queue; then it ends COMPLETED with error `queue_timeout`.")
     result_ttl_s: int = _setting("RESULT_TTL_S", 86400, "How long a finished request (status, logs, result) stays readable.")
     sync_timeout_s: int = _setting("SYNC_TIMEOUT_S", 3600, "Longest the synchronous run route waits for its job.")
 
@@ -137,11 +137,16 @@ class Settings:
     s3_create_bucket: bool = _setting("S3_CREATE_BUCKET", False, "Create S3_BUCKET at start-up when it does not exist.")
     aws_access_key_id: str = _setting("AWS_ACCESS_KEY_ID", "", "S3 access key; empty uses boto3's default credential chain.")
     aws_secret_access_key: str = _setting("AWS_SECRET_ACCESS_KEY", "", "S3 secret key.", secret=True)
+    storage_retry_budget_s: float = _setting(
+        "STORAGE_RETRY_BUDGET_S",
+        60.0,
+        "How long a job waits for storage (input read, result upload) to come back, retrying with backoff, before it fails with `storage_error`.",
+    )
     storage_attempts: int = _setting(
-        "STORAGE_ATTEMPTS", 4, "Tries of one result upload before the job fails with `storage_error` (backoff between tries)."
+        "STORAGE_ATTEMPTS", 0, "At most this many tries of one storage transfer, also within STORAGE_RETRY_BUDGET_S; 0: no limit but the budget."
     )
     storage_backoff_s: float = _setting(
-        "STORAGE_BACKOFF_S", 1.0, "Wait before the second upload try; doubled before each further one (at most 30 s)."
+        "STORAGE_BACKOFF_S", 1.0, "Wait before the second storage try; doubled before each further one (at most 5 s)."
     )
     presign_expiry_s: int = _setting("PRESIGN_EXPIRY_S", 86400, "Lifetime of result and upload URLs (S3 presigned or locally signed).")
 
@@ -204,13 +209,14 @@ class Settings:
             raise SettingsError(f"STORAGE_BACKEND must be 's3' or 'local', not {self.storage_backend!r}")
         for name in (
             "job_timeout_s", "queue_ttl_s", "result_ttl_s", "sync_timeout_s", "presign_expiry_s", "max_input_bytes",
-            "worker_heartbeat_s", "reaper_interval_s", "max_job_attempts", "storage_attempts", "rate_limit_window_s",
+            "worker_heartbeat_s", "reaper_interval_s", "max_job_attempts", "rate_limit_window_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be positive")
         for name in (
             "max_video_duration_s", "max_video_frames", "max_video_width", "max_video_height", "max_output_frames",
-            "max_output_bytes", "max_queued_per_key", "rate_limit_requests", "worker_stop_grace_s",
+            "max_output_bytes", "max_queued_per_key", "rate_limit_requests", "worker_stop_grace_s", "storage_attempts",
+            "storage_retry_budget_s",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env_name(name)} must be 0 (no limit) or positive")

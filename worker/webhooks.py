@@ -1,5 +1,8 @@
 """fal-style webhooks: when a request that named `?fal_webhook=` finishes, POST its outcome there.
 
+This module is the side the API and the request store use (the body, the delivery job's id, queueing
+it); the job itself, which POSTs from a worker, is `worker.webhook_delivery.deliver`.
+
 Each delivery is its own RQ job on `<RQ_QUEUE>-webhooks` with RQ's `Retry` (delays from
 WEBHOOK_RETRY_DELAYS_S), so a slow or failing receiver never holds up interpolation jobs and
 retries survive a worker restart. The worker runs RQ's scheduler to re-enqueue delayed retries.
@@ -8,6 +11,21 @@ The receiver URL is client-supplied, so it goes through the same address guard a
 The job's only argument is the request id; the URL and body are read from the request record at
 each attempt. The body holds the result's presigned URL (a secret) and RQ logs a failed job's
 arguments, so they are kept out of the job.
+
+Once (see RELIABILITY.md for the exact guarantee):
+- the delivery job is enqueued in the same transaction that finishes the request
+  (`RequestStore.finish`), so a finished request cannot lose its webhook to a crash in between;
+- before each POST the attempt marks the request record `webhook_sent` (one atomic step that also
+  checks nobody marked it before): whatever RQ does afterwards (a retry after Redis lost the job's
+  success, an abandoned job re-run), a marked webhook is never POSTed again. The mark is undone
+  only when the POST failed (refused, reset, non-2xx answer, timed out), so RQ's next retry may
+  send it;
+- every POST carries `X-Webhook-Id: <request id>`, the same on every attempt, so a receiver can drop
+  a repeat (possible only after an attempt that timed out although the receiver got it).
+- a delivery job lost by RQ (popped, then Redis crashed before RQ recorded it) is found by the
+  reaper through the pending index (`P:webhooks`, request ids whose webhook is not claimed yet)
+  and queued again; the mark makes that safe even if the first job was only slow.
+- Successful delivery jobs keep no result in Redis (`result_ttl=0`).
 """
 
 from __future__ import annotations
@@ -16,6 +34,7 @@ import logging
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 
 from worker.requests import RequestRecord
@@ -23,7 +42,8 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DELIVER = "worker.webhooks.deliver"
+DELIVER = "worker.webhook_delivery.deliver"  # the job function, run by workers only
+WEBHOOK_ID_HEADER = "X-Webhook-Id"
 
 
 class WebhookDeliveryError(RuntimeError):
@@ -44,46 +64,25 @@ def webhook_body(record: RequestRecord) -> dict[str, Any]:
     }
 
 
-def enqueue_delivery(redis: Redis, settings: Settings, record: RequestRecord) -> None:
-    if not record.webhook_url:
-        return
+def delivery_job_id(request_id: str) -> str:
+    """The RQ job id of a request's webhook delivery: one per request, so the reaper can find it."""
+    return f"webhook-{request_id}"
+
+
+def enqueue_delivery(
+    redis: Redis, settings: Settings, request_id: str, pipeline: Pipeline | None = None, *, at_front: bool = False
+) -> None:
+    """Queue the delivery job (on `pipeline`, inside the caller's MULTI, when given)."""
     delays = list(settings.webhook_retry_delays_s)
     Queue(settings.webhook_queue, connection=redis).enqueue_call(
         DELIVER,
-        args=(record.id,),
+        args=(request_id,),
+        job_id=delivery_job_id(request_id),
+        at_front=at_front,
         timeout=int(settings.webhook_timeout_s) + 30,
         retry=Retry(max=len(delays), interval=delays) if delays else None,
-        result_ttl=settings.result_ttl_s,
+        result_ttl=0,  # nothing to keep: the request record says whether it was sent
         failure_ttl=settings.result_ttl_s,
-        description=f"webhook of request {record.id}",
+        description=f"webhook of request {request_id}",
+        pipeline=pipeline,
     )
-
-
-def deliver(request_id: str, *legacy: Any) -> int:
-    """RQ job: one POST attempt of the request's outcome. Raises on failure so that RQ schedules the next retry.
-
-    Jobs enqueued by earlier versions carry `(url, body)` instead of the request id; they still work.
-    """
-    from worker.fetch import FetchError, guarded_post
-    from worker.requests import request_store
-    from worker.runtime import get_runtime
-
-    runtime = get_runtime()
-    if legacy:
-        url, body = request_id, legacy[0]
-    else:
-        record = request_store(runtime.redis, runtime.settings).get(request_id)
-        if record is None or not record.webhook_url:
-            log.warning("webhook for %s not sent: the request record is gone", request_id)
-            return 0
-        url, body = record.webhook_url, webhook_body(record)
-    try:
-        response = guarded_post(url, json_body=body, policy=runtime.address_policy, timeout_s=runtime.settings.webhook_timeout_s)
-    except FetchError as e:
-        raise WebhookDeliveryError(f"webhook for {body.get('request_id')} not delivered: {e}") from e
-    except Exception as e:  # httpx transport errors, timeouts
-        raise WebhookDeliveryError(f"webhook for {body.get('request_id')} not delivered: {type(e).__name__}: {e}") from e
-    if not 200 <= response.status_code < 300:
-        raise WebhookDeliveryError(f"webhook for {body.get('request_id')} got HTTP {response.status_code}")
-    log.info("webhook for %s delivered (HTTP %s)", body.get("request_id"), response.status_code)
-    return response.status_code

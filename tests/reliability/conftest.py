@@ -10,12 +10,15 @@ Stacks (each an API plus workers on its own RQ queue):
 - `real`: the real model and pipeline, with small job limits, for limits and broken media.
 - `fragile`: like chaos, but with its own Redis (append-only, fsync always) and its own SeaweedFS,
   which its tests stop and start again on the same ports.
+- `crashable`: like chaos (no workers; each test starts its own, with a fault point), with its own
+  Redis (append-only, fsync always) that tests SIGKILL and start again at an exact step of a job.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -206,3 +209,59 @@ def fragile(certs: Certs, rel_logs: Path) -> Iterator[Fragile]:
         yield stack
     finally:
         stack.close()
+
+
+class Crashable:
+    """The chaos settings on a stack whose Redis (append-only, fsync always) tests SIGKILL and restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.redis_server: localstack.Server | None = None
+        self.stack: Stack | None = None
+
+    def start(self, backends: dict[str, str], certs: Certs) -> None:
+        self.redis_server = localstack.start_redis(self.folder / "redis", log=self.folder / "redis.log", persist=True)
+        env = {**backends, **self.redis_server.env}
+        self.stack = _stack("crashable", env, certs, self.folder, 0, CHAOS)
+
+    def kill_redis(self) -> None:
+        """SIGKILL redis-server: a crash, with whatever the append-only file holds."""
+        assert self.redis_server is not None
+        os.killpg(self.redis_server.proc.pid, signal.SIGKILL)
+        self.redis_server.proc.wait(10)
+
+    def start_redis(self) -> None:
+        assert self.redis_server is not None
+        self.redis_server = localstack.start_redis(
+            self.folder / "redis", port=self.redis_server.ports["redis"], log=self.folder / "redis.log", persist=True
+        )
+
+    def close(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+        if self.redis_server is not None:
+            stop_group(self.redis_server)
+
+
+@pytest.fixture(scope="session")
+def crashable_stack(backends: dict[str, str], certs: Certs, rel_logs: Path) -> Iterator[Crashable]:
+    folder = rel_logs / "crashable"
+    folder.mkdir()
+    crashable = Crashable(folder)
+    try:
+        crashable.start(backends, certs)
+        yield crashable
+    finally:
+        crashable.close()
+
+
+@pytest.fixture
+def crashable(crashable_stack: Crashable) -> Iterator[Crashable]:
+    """The crashable stack, Redis up, gate open; the test's workers are stopped after it."""
+    try:
+        yield crashable_stack
+    finally:
+        assert crashable_stack.stack is not None
+        if crashable_stack.redis_server is not None and crashable_stack.redis_server.proc.poll() is not None:
+            crashable_stack.start_redis()
+        stop_workers(crashable_stack.stack)

@@ -153,6 +153,7 @@ class HookReceiver:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.posts: list[Any] = []
+        self.webhook_ids: list[str] = []  # the X-Webhook-Id header of each POST
         self.status = status
         outer = self
 
@@ -162,6 +163,7 @@ class HookReceiver:
 
             def do_POST(self) -> None:
                 outer.posts.append(json.loads(self.rfile.read(int(self.headers.get("content-length", 0)))))
+                outer.webhook_ids.append(self.headers.get("X-Webhook-Id", ""))
                 self.send_response(outer.status)
                 self.send_header("content-length", "0")
                 self.end_headers()

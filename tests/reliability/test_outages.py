@@ -112,3 +112,38 @@ def test_storage_outage_fails_the_job_storage_error_and_publishes_nothing(fragil
     observe(fault="SeaweedFS killed mid-job (before the upload), restarted", upload_tries=3, error_type="storage_error",
             failed_after_s=round(failed_after_s, 2), api_upload_and_inline_submit="503 + Retry-After",
             objects_under_result_key=listed.get("KeyCount", 0), next_job_after_restart="ok")
+
+
+def test_a_20_s_storage_restart_is_waited_out_by_running_jobs(fragile, observe):
+    """SeaweedFS SIGKILLed while a job works and back 20 s later: within STORAGE_RETRY_BUDGET_S the job
+    waits for it, says so in its logs, and completes with its result stored."""
+    from relkit import start_worker, stop_workers
+
+    stack = fragile.stack
+    stop_workers(stack)  # the stack's worker gives up after 3 tries (STORAGE_ATTEMPTS=3); this one by time
+    start_worker(stack, STORAGE_ATTEMPTS="0", STORAGE_RETRY_BUDGET_S="60", STORAGE_BACKOFF_S="1")
+    try:
+        with client(stack) as c:
+            request_id = submit(c, {"video_url": data_uri(b"sleep:1")})
+            wait_for(lambda: "chaos: working for 1.0 s" in messages(c.get(f"/fal-ai/rife/requests/{request_id}/status?logs=1").json()),
+                     "the input to be read", 20)
+            assert fragile.s3_server is not None
+            os.killpg(fragile.s3_server.proc.pid, signal.SIGKILL)
+            fragile.s3_server.proc.wait(10)
+            killed = time.monotonic()
+            time.sleep(20)
+            fragile.start_s3()
+            back_s = time.monotonic() - killed
+            final = wait_done(c, request_id, 60)
+            done_s = time.monotonic() - killed
+            result = c.get(f"/fal-ai/rife/requests/{request_id}")
+            stored = httpx.get(result.json()["video"]["url"], timeout=10)
+    finally:
+        stop_workers(stack)
+        stack.start_worker()
+    assert "error" not in final, final
+    waits = [m for m in messages(final) if "storage is unavailable; waiting for it" in m]
+    assert len(waits) >= 3, messages(final)
+    assert stored.status_code == 200 and stored.content == b"slept"
+    observe(fault="SeaweedFS SIGKILLed mid-job, back after 20 s (STORAGE_RETRY_BUDGET_S=60)", storage_down_s=round(back_s, 1),
+            completed_after_s=round(done_s, 1), storage_tries_logged=len(waits) + 1, error_type=None)

@@ -102,6 +102,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.posts: list[Any] = []
+        self.post_headers: list[dict[str, str]] = []
         self.files: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.status = 200
         outer = self
@@ -115,6 +116,7 @@ class Receiver:
 
                 length = int(self.headers.get("content-length", 0))
                 outer.posts.append(json.loads(self.rfile.read(length)))
+                outer.post_headers.append(dict(self.headers.items()))
                 self.send_response(outer.status)
                 self.send_header("content-length", "0")
                 self.end_headers()

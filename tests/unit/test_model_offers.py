@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from worker.liveness import Heartbeat
 from worker.model_offers import ModelOffer, cluster_offers, installed_offers
-from worker.requests import request_store
+from worker.queue import request_store
 
 BODY = {"video_url": "https://example.com/clip.mp4"}
 

@@ -144,15 +144,29 @@ def test_requests_are_invisible_to_other_owners(queue):
     assert queue.cancel(request_id, "bob") is CancelOutcome.NOT_FOUND
 
 
-def test_a_lost_worker_fails_the_request_through_rqs_callback(queue, runtime):
+def test_rqs_failure_callback_leaves_a_request_it_does_not_run_to_the_reaper(queue, runtime):
+    """RQ's abandoned-job handling must not fail a request that never ran (e.g. Redis crashed right
+    after RQ popped it): the reaper puts that one back in the queue instead."""
     from rq.exceptions import AbandonedJobError
     from rq.job import Job
 
     request_id = submit(queue)
     job = Job.fetch(request_id, connection=runtime.redis)
     on_job_failure(job, runtime.redis, AbandonedJobError, AbandonedJobError(), None)
+    record = queue.store.get(request_id)
+    assert record.status is Status.IN_QUEUE and record.failure is None
+
+
+def test_rqs_failure_callback_finishes_this_workers_own_run(queue, runtime):
+    from rq.job import Job
+    from rq.timeouts import JobTimeoutException
+
+    request_id = submit(queue)
+    assert queue.store.mark_started(request_id, runtime.name) is StartOutcome.STARTED
+    job = Job.fetch(request_id, connection=runtime.redis)
+    on_job_failure(job, runtime.redis, JobTimeoutException, JobTimeoutException("late"), None)
     failure = queue.store.get(request_id).failure
-    assert failure.error_type == "worker_lost" and failure.http_status == 503
+    assert failure.error_type == "generation_timeout" and failure.http_status == 504
 
 
 def test_webhook_is_delivered_once_with_the_fal_body(queue, drain, receiver):

@@ -62,3 +62,12 @@ def test_describe_lists_every_setting_once_with_a_meaning():
     assert all(meaning.strip() for _, _, meaning in rows)
     assert ("API_PORT", "8000", "Port `python -m api` binds.") in rows
     assert markdown_table().count("\n") == len(rows) + 1
+
+
+def test_storage_retries_are_budgeted_in_seconds():
+    s = Settings.from_env({})
+    assert s.storage_retry_budget_s == 60.0 and s.storage_attempts == 0  # by time, no cap on tries
+    s = Settings.from_env({"STORAGE_RETRY_BUDGET_S": "25.5", "STORAGE_ATTEMPTS": "3"})
+    assert s.storage_retry_budget_s == 25.5 and s.storage_attempts == 3
+    with pytest.raises(SettingsError, match="STORAGE_RETRY_BUDGET_S"):
+        Settings.from_env({"STORAGE_RETRY_BUDGET_S": "-1"})
