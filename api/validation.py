@@ -159,6 +159,24 @@ def check_video_url(url: str) -> list[dict[str, Any]]:
     return []
 
 
+def check_target_fps(cleaned: dict[str, Any]) -> list[dict[str, Any]]:
+    """`target_fps` is a rate in 1..240 and replaces fal's rate fields: asking for both is a contradiction."""
+    from rife_core.video.timing import parse_rate  # plain arithmetic: no torch, no av
+
+    value = cleaned["target_fps"]
+    try:
+        parse_rate(value)
+    except ValueError as e:
+        return [_error("target_fps", str(e)[0].upper() + str(e)[1:], "value_error", value)]
+    defaults = VideoInput(video_url="x")
+    errors = []
+    for name in ("num_frames", "use_calculated_fps"):
+        if name in cleaned and cleaned[name] != getattr(defaults, name):
+            msg = f"`{name}` plays no part when `target_fps` is set: remove one of `target_fps` and `{name}`"
+            errors += [_error(field, msg, "conflicting_fields", cleaned[field]) for field in ("target_fps", name)]
+    return errors
+
+
 def _local_models() -> list[str]:
     from rife_core.weights import list_models  # the registry only: never imports torch
 
@@ -191,6 +209,8 @@ def validate_video_input(body: bytes, known_models: Callable[[], list[str]] = _l
     errors, cleaned = _check_struct((), data, info)
     if not errors and "video_url" in cleaned:
         errors += check_video_url(cleaned["video_url"])
+    if not errors and cleaned.get("target_fps") is not None:
+        errors += check_target_fps(cleaned)
     if not errors and cleaned.get("model") is not None:
         errors += check_model(cleaned["model"], known_models)
     if errors:

@@ -100,6 +100,19 @@ class VideoInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         Literal["fast", "best"],
         Meta(description="`best` adds RIFE's test-time ensemble where the model has one: about 1.6x the compute for higher fidelity."),
     ] = "fast"
+    target_fps: Annotated[
+        float | str | None,
+        Meta(description="(extension) Output frame rate, 1..240: a number or a rational string such as `\"60000/1001\"`. "
+                         "The output has exactly this rate and the input's duration, every frame placed by its time "
+                         "(23.976 -> 60, 25 -> 50, also down: 60 -> 24). When set, `num_frames`, "
+                         "`use_calculated_fps` and `fps` play no part (leave them at their defaults)."),
+    ] = None
+    dedup: Annotated[
+        bool,
+        Meta(description="(extension) Drop input frames that repeat their predecessor (animation on twos or threes, "
+                         "screen recordings, stalled captures) and fill their slots by interpolation at their true "
+                         "times. Scene cuts still win."),
+    ] = False
     output: Annotated[
         OutputSpec | None,
         Meta(description="(extension) The file to write: codec, container, quality, bit depth. Absent: H.264 in MP4, as fal's endpoint writes."),

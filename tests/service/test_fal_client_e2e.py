@@ -190,3 +190,13 @@ def test_an_impossible_output_is_a_422_naming_the_field(real_stack: Stack, tiny_
     assert r.status_code == 422
     (err,) = r.json()["detail"]
     assert err["loc"] == ["body", "output", "container"] and "use mov or mkv" in err["msg"]
+
+
+def test_target_fps_and_dedup_through_the_service(real_stack: Stack, tiny_clip: Path, tmp_path: Path, fal):
+    """The extensions `target_fps` and `dedup` reach the pipeline: exactly the asked rate, the input's duration."""
+    result = fal(real_stack).sync.subscribe(
+        APP, {"video_url": fal_client.encode_file(tiny_clip), "target_fps": "60", "dedup": True}, with_logs=True)
+    got = download(result["video"]["url"], tmp_path / "out.mp4")
+    duration = F / CLIP_FPS
+    assert got["fps"] == 60 and abs(got["frames"] - round(duration * 60)) <= 1
+    assert result["media"]["output_frames"] == got["frames"]

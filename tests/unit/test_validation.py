@@ -25,6 +25,8 @@ def test_defaults_fill_in():
         "loop": False,
         "model": None,
         "quality": "fast",
+        "target_fps": None,
+        "dedup": False,
         "output": None,
     }
 
@@ -53,6 +55,38 @@ def test_output_is_optional_and_its_fields_default():
     fmt = v.output_format()
     assert (fmt.codec, fmt.resolved_container, fmt.bit_depth, fmt.content_type) == ("hevc", "mp4", 10, "video/mp4")
     assert validate_video_input(b'{"video_url": "https://e.com/a.mp4", "output": null}').output is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("60000/1001", "60000/1001"), (60, 60.0), (23.976, 23.976), ("25", "25")])
+def test_target_fps_takes_a_number_or_a_rational_string(value, expected):
+    v = validate_video_input(json.dumps({"video_url": "https://e.com/a.mp4", "target_fps": value}).encode())
+    assert v.target_fps == expected and v.pipeline_options().target_fps is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "type_", "words"),
+    [(0.5, "value_error", "1..240"), (241, "value_error", "1..240"), ("60/0", "value_error", "fraction"),
+     ("fast", "value_error", "fraction"), (True, "union_type", "number"), ([60], "union_type", "number")],
+)
+def test_a_bad_target_fps_is_a_422_naming_it(value, type_, words):
+    (err,) = errors_of({"video_url": "https://e.com/a.mp4", "target_fps": value})
+    assert (err["loc"], err["type"]) == (["body", "target_fps"], type_) and words in err["msg"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("num_frames", 3), ("use_calculated_fps", False)])
+def test_target_fps_with_fal_rate_fields_is_a_422_naming_both(field, value):
+    errors = errors_of({"video_url": "https://e.com/a.mp4", "target_fps": 60, field: value})
+    assert sorted(e["loc"][-1] for e in errors) == sorted(["target_fps", field])
+    assert all(e["type"] == "conflicting_fields" and field in e["msg"] for e in errors)
+    # Their defaults, or fps (unused unless use_calculated_fps is false), are no contradiction.
+    validate_video_input(json.dumps({"video_url": "https://e.com/a.mp4", "target_fps": 60, "num_frames": 1,
+                                     "use_calculated_fps": True, "fps": 30}).encode())
+
+
+def test_dedup_is_a_boolean():
+    assert validate_video_input(b'{"video_url": "https://e.com/a.mp4", "dedup": true}').pipeline_options().dedup is True
+    (err,) = errors_of({"video_url": "https://e.com/a.mp4", "dedup": "yes"})
+    assert (err["loc"], err["type"]) == (["body", "dedup"], "bool_type")
 
 
 def test_model_and_quality_are_optional_extras():
