@@ -45,7 +45,7 @@ browser:
 # `make run TLS=1`: https with a local CA (in tls/ of the data folder, RIFE_DATA_DIR), for fal's official clients;
 # it prints the export lines (SSL_CERT_FILE, FAL_KEY, FAL_QUEUE_RUN_HOST, FAL_RUN_HOST) to use.
 run: setup
-	$(BIN)/python -m worker.localstack $(if $(filter 1 yes true,$(TLS)),--tls)
+	$(BIN)/python -m worker.dev.localstack $(if $(filter 1 yes true,$(TLS)),--tls)
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -66,9 +66,9 @@ lint: setup
 	$(BIN)/ruff check rife_core worker api tests bench
 	$(BIN)/mypy rife_core worker api
 
-# Regenerate the README's configuration table from worker/settings.py.
+# Regenerate the README's configuration table from worker/shared/settings.py.
 docs: $(STAMP)
-	$(BIN)/python -c 'import re, pathlib; from worker.settings import markdown_table as t; p = pathlib.Path("README.md"); \
+	$(BIN)/python -c 'import re, pathlib; from worker.shared.settings import markdown_table as t; p = pathlib.Path("README.md"); \
 	  p.write_text(re.sub(r"(<!-- settings:begin -->).*?(<!-- settings:end -->)", lambda m: m.group(1) + chr(10) + t() + chr(10) + m.group(2), p.read_text(), flags=re.S))'
 
 clean:

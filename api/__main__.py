@@ -7,20 +7,20 @@ import sys
 import uvicorn
 
 from api.app import create_app
-from worker import logjson
-from worker.settings import Settings
+from worker.shared import process_log
+from worker.shared.settings import Settings
 
 
 def main() -> int:
     settings = Settings.from_env()
-    logjson.configure(settings.log_format, settings.log_level)
+    process_log.configure(settings.log_format, settings.log_level)
     tls = {"ssl_certfile": settings.api_tls_cert, "ssl_keyfile": settings.api_tls_key} if settings.api_tls_cert else {}
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn's loggers propagate to logjson's root handler
+        log_config=None,  # uvicorn's loggers propagate to process_log's root handler
         proxy_headers=True,
         timeout_graceful_shutdown=5,
         **tls,  # type: ignore[arg-type]

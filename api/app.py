@@ -18,8 +18,8 @@ from api.auth import provide_caller, warn_if_open
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import meta, metrics, playground, queue, run, storage
 from api.services import Services, provide_services, provide_settings
-from worker import logjson
-from worker.settings import Settings
+from worker.shared import process_log
+from worker.shared.settings import Settings
 
 log = logging.getLogger("api")
 
@@ -47,9 +47,9 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None) 
             "caller": Provide(provide_caller),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=logjson.bind_from_http_request,  # request_id on log lines of request routes
-        after_request=logjson.bind_from_http_response,
-        logging_config=None,  # logging is the process's (logjson.configure); api.errors logs unhandled errors
+        before_request=process_log.bind_from_http_request,  # request_id on log lines of request routes
+        after_request=process_log.bind_from_http_response,
+        logging_config=None,  # logging is the process's (process_log.configure); api.errors logs unhandled errors
         state=State({"services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

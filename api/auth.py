@@ -23,7 +23,7 @@ from litestar.exceptions import NotAuthorizedException
 
 from api.limits import check_rate
 from api.services import Services
-from worker.settings import Settings
+from worker.shared.settings import Settings
 
 log = logging.getLogger("api")
 

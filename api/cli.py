@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(local_main(argv) or 0)
     if argv and argv[0] == "worker":
-        from worker.process import main as worker_main
+        from worker.process.main import main as worker_main
 
         return worker_main(argv[1:])
     args = _parser().parse_args(argv)

@@ -18,8 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.validation import RequestValidationError
-from worker.queue import QueueLimitError
-from worker.storage import StorageError
+from worker.shared.queue import QueueLimitError
+from worker.shared.storage import StorageError
 
 log = logging.getLogger("api")
 

@@ -7,7 +7,7 @@ on a route that clients poll ten times a second. Over the limit: 429 `rate_limit
 `Retry-After` = the seconds left in the window.
 
 The other per-key limit, MAX_QUEUED_PER_KEY unfinished requests, is enforced where requests are
-created (`worker.queue.RequestQueue.submit`).
+created (`worker.shared.queue.RequestQueue.submit`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from redis import Redis
 
 from api.errors import ApiError
-from worker.settings import Settings
+from worker.shared.settings import Settings
 
 
 def rate_key(settings: Settings, owner: str, window: int) -> str:

@@ -1,6 +1,6 @@
 """The public response bodies of `fal-ai/rife/video` and the API's other bodies, as msgspec structs.
 
-The request, `VideoInput`, lives in `worker.video_input`: the API validates into it and the worker
+The request, `VideoInput`, lives in `worker.shared.video_input`: the API validates into it and the worker
 runs it, so it is one type on both sides. It is re-exported here for the API's modules.
 """
 
@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from worker.video_input import ENDPOINT_ID as ENDPOINT_ID
-from worker.video_input import VideoInput as VideoInput
+from worker.shared.video_input import ENDPOINT_ID as ENDPOINT_ID
+from worker.shared.video_input import VideoInput as VideoInput
 
 
 class File(msgspec.Struct):

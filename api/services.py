@@ -6,13 +6,13 @@ from litestar import Request
 from redis import Redis
 from redis.exceptions import RedisError
 
-from worker import redact
-from worker.model_offers import ModelOffer, cluster_offers
-from worker.queue import RequestQueue
-from worker.requests import RequestStore
-from worker.runtime import connect_redis
-from worker.settings import Settings
-from worker.storage import LocalStorage, S3Storage, build_storage
+from worker.shared import redact
+from worker.shared.connection import connect_redis
+from worker.shared.model_offers import ModelOffer, cluster_offers
+from worker.shared.queue import RequestQueue
+from worker.shared.requests import RequestStore
+from worker.shared.settings import Settings
+from worker.shared.storage import LocalStorage, S3Storage, build_storage
 
 
 class Services:
@@ -35,7 +35,7 @@ class Services:
 
     def offered_models(self) -> list[ModelOffer]:
         """What the live workers can run; with none alive (or Redis away), the registry on this host
-        (see worker.model_offers)."""
+        (see worker.shared.model_offers)."""
         try:
             offers = cluster_offers(self.redis, self.store.namespace)
         except RedisError:

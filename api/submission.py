@@ -14,9 +14,9 @@ from pathlib import Path
 from api.auth import Caller
 from api.services import Services
 from api.validation import RequestValidationError, validate_video_input
-from worker.fetch import FetchError, decode_data_uri
-from worker.requests import RequestRecord
-from worker.storage import input_key
+from worker.shared.fetch import FetchError, decode_data_uri
+from worker.shared.requests import RequestRecord
+from worker.shared.storage import input_key
 
 
 def check_webhook_url(url: str) -> str:

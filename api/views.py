@@ -8,8 +8,8 @@ from litestar import MediaType, Response
 
 from api.errors import ApiError
 from api.models import ENDPOINT_ID, QueueStatus
-from worker.failures import failure_body
-from worker.requests import RequestRecord, Snapshot, Status
+from worker.shared.failures import failure_body
+from worker.shared.requests import RequestRecord, Snapshot, Status
 
 # Clients build request URLs from owner/alias only (`fal-ai/rife`); the long form is accepted too.
 APP_PATH = ENDPOINT_ID.rsplit("/", 1)[0]

@@ -43,8 +43,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from soak_engine import expected_output  # noqa: E402
 
-from worker import localstack  # noqa: E402
-from worker.logs import decode_entries  # noqa: E402
+from worker.dev import localstack  # noqa: E402
+from worker.shared.request_log import decode_entries  # noqa: E402
 
 API_KEY = "soak-key-4f1e"
 SUBMIT = "/fal-ai/rife/video"

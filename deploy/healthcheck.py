@@ -2,7 +2,7 @@
 
 Copied into both images (Dockerfile.api, Dockerfile.worker) and used by their HEALTHCHECK, by
 docker-compose.yml and by the Kubernetes probes. Exit 0 means healthy; anything else prints one
-line saying why. It reads its settings through `worker.settings` (the one place env vars are
+line saying why. It reads its settings through `worker.shared.settings` (the one place env vars are
 read) and never imports torch, so a probe costs a fraction of a second.
 
 - `api`: GET /health on this container's own API port; 200 is healthy.
@@ -27,7 +27,7 @@ TIMEOUT_S = 5.0
 
 
 def _settings():  # imported lazily so `--help` works without the package installed
-    from worker.settings import Settings
+    from worker.shared.settings import Settings
 
     return Settings.from_env()
 

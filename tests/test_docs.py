@@ -18,7 +18,7 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():
 
 
 def test_readme_configuration_table_is_the_settings_table():
-    from worker.settings import markdown_table
+    from worker.shared.settings import markdown_table
 
     block = README.split("<!-- settings:begin -->")[1].split("<!-- settings:end -->")[0].strip()
     assert block == markdown_table(), "README settings table is stale: run `make docs`"

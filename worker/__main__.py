@@ -1,5 +1,5 @@
 import sys
 
-from worker.process import main
+from worker.process.main import main
 
 sys.exit(main())

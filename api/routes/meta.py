@@ -36,7 +36,7 @@ async def openapi_json(request: Request) -> dict[str, Any]:
 
 @get("/models", tags=["service"], summary="Models the live workers can run")
 async def models(services: Services) -> ModelList:
-    """The union of what live workers offer, with the workers of each (see worker.model_offers)."""
+    """The union of what live workers offer, with the workers of each (see worker.shared.model_offers)."""
     from rife_core.weights import list_models  # the registry only: never torch
 
     offers = await anyio.to_thread.run_sync(services.offered_models)

@@ -2,7 +2,7 @@
 
 A custom collector rather than prometheus_client's in-process Counter/Histogram objects, because
 the numbers are not this process's: jobs run in workers on other machines, and every API replica
-must answer the same totals (see `worker.metrics` for how workers store them). Each scrape costs a
+must answer the same totals (see `worker.shared.metrics` for how workers store them). Each scrape costs a
 few pipelined Redis reads. Gauges are identical on every replica: aggregate them with `max`.
 
 Open by default (METRICS_PUBLIC=true) so Prometheus needs no credentials: the endpoint shows only
@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from api.auth import authenticate
 from api.services import Services
-from worker.metrics import MetricsSnapshot, read_snapshot
+from worker.shared.metrics import MetricsSnapshot, read_snapshot
 
 # The classic text format (what prometheus_client itself serves by default): every Prometheus
 # version reads it, and the names here need none of 1.0.0's escaping.
@@ -34,7 +34,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class RedisCollector(Collector):
-    """Yields every rife_* metric from one `worker.metrics.read_snapshot` per scrape."""
+    """Yields every rife_* metric from one `worker.shared.metrics.read_snapshot` per scrape."""
 
     def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis = redis

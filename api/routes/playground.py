@@ -14,7 +14,7 @@ from pathlib import Path
 from litestar import MediaType, Response, get
 
 from api.errors import ApiError
-from worker.settings import Settings
+from worker.shared.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _JS = "text/javascript"

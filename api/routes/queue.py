@@ -35,8 +35,8 @@ from api.views import (
     submitted_body,
     wants_logs,
 )
-from worker.queue import CancelOutcome
-from worker.requests import Snapshot, Status
+from worker.shared.queue import CancelOutcome
+from worker.shared.requests import Snapshot, Status
 
 SUBMIT_PATH = f"/{ENDPOINT_ID}"
 REQUEST_PATHS = [f"/{APP_PATH}/requests/{{request_id:str}}", f"/{ENDPOINT_ID}/requests/{{request_id:str}}"]

@@ -22,7 +22,7 @@ from api.models import ENDPOINT_ID, VideoOutput
 from api.services import Services
 from api.submission import submit
 from api.views import REQUEST_ID_HEADER, result_response
-from worker.requests import Status
+from worker.shared.requests import Status
 
 RUN_PATH = f"/run/{ENDPOINT_ID}"
 POLL_S = 0.1

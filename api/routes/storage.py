@@ -23,7 +23,7 @@ from api.auth import Caller
 from api.errors import ApiError
 from api.models import UploadedFile
 from api.services import Services
-from worker.storage import LocalStorage, upload_key
+from worker.shared.storage import LocalStorage, upload_key
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(SERVICE))
 
 from servicekit import stop_group, wait_for  # noqa: E402
 
-from worker import localstack  # noqa: E402
+from worker.dev import localstack  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

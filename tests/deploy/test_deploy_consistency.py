@@ -34,7 +34,7 @@ from deploy_files import (
 )
 from packaging.requirements import Requirement
 
-from worker.settings import Settings, describe
+from worker.shared.settings import Settings, describe
 
 SETTINGS = {env for env, _, _ in describe()}
 DEFAULTS = Settings()

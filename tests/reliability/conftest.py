@@ -33,7 +33,7 @@ sys.path[:0] = [str(HERE), str(SERVICE)]
 from relkit import ALL_KEYS, stop_workers  # noqa: E402
 from servicekit import Certs, Stack, make_certs, start_stack, stop_group  # noqa: E402
 
-from worker import localstack  # noqa: E402
+from worker.dev import localstack  # noqa: E402
 
 ENGINE_PATH = os.pathsep.join([str(HERE), str(SERVICE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 

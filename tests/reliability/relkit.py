@@ -21,7 +21,7 @@ from redis import Redis
 from rq import Worker
 from servicekit import KEYS, Stack, stop_group, wait_for
 
-from worker import localstack
+from worker.dev import localstack
 
 SUBMIT = "/fal-ai/rife/video"
 ALL_KEYS = (*KEYS, "rel-key-carol", "rel-key-dave")

@@ -16,7 +16,7 @@ from relkit import ALL_KEYS, DECOY_KEY, SUBMIT, client, data_uri, submit, wait_d
 from servicekit import Stack
 
 from api import auth
-from worker.settings import Settings
+from worker.shared.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -3,7 +3,7 @@ records, on purpose (not by chance): no request is stranded, none completes twic
 POSTed once.
 
 A worker started with `RIFE_FAULT_POINT=<step>` stops at that step of its first job (see
-`worker/faults.py`) and tells the test, which SIGKILLs redis-server (append-only, fsync always),
+`worker/process/faults.py`) and tells the test, which SIGKILLs redis-server (append-only, fsync always),
 lets the worker go on while Redis is down, and starts Redis again on the same port and data 1 s
 later. With `RIFE_FAULT_ACTION=kill` the worker kills itself at the step instead, and a second
 worker must pick the request up. Liveness settings are the chaos ones (heartbeat 0.3 s, lost

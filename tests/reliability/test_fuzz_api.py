@@ -20,7 +20,7 @@ from relkit import ALL_KEYS
 from schemathesis import GenerationMode
 
 from api.app import create_app
-from worker.settings import Settings
+from worker.shared.settings import Settings
 
 pytestmark = pytest.mark.timeout(180)
 

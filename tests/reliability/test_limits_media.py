@@ -18,8 +18,8 @@ from relkit import KEYS, client, data_uri, submit, wait_done
 from servicekit import Stack
 
 from api.auth import key_fingerprint
-from worker.queue import RequestQueue
-from worker.settings import Settings
+from worker.shared.queue import RequestQueue
+from worker.shared.settings import Settings
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -18,13 +18,13 @@ from rq.job import Job
 
 from api.errors import ApiError
 from api.limits import check_rate
-from worker import redact
-from worker.queue import QueueLimitError, RequestQueue, RequeueOutcome
-from worker.reaper import Reaper
-from worker.requests import Claim, Status
-from worker.retrying import with_backoff
-from worker.scratch import Scratch, sweep
-from worker.settings import Settings
+from worker.process.reaper import Reaper
+from worker.process.scratch import Scratch, sweep
+from worker.shared import redact
+from worker.shared.queue import QueueLimitError, RequestQueue, RequeueOutcome
+from worker.shared.requests import Claim, Status
+from worker.shared.retrying import with_backoff
+from worker.shared.settings import Settings
 
 ARGS = {"video_url": "data:,x"}
 
@@ -125,7 +125,7 @@ def test_sweep_removes_only_dead_workers_folders(tmp_path: Path):
         import sys, time
         sys.path.insert(0, {str(Path.cwd())!r})
         from pathlib import Path
-        from worker.scratch import Scratch
+        from worker.process.scratch import Scratch
         s = Scratch.open(Path({str(tmp_path)!r}), "alive")
         print(s.path, flush=True)
         time.sleep(60)
@@ -181,7 +181,7 @@ def test_backoff_doubles_and_gives_up():
 def test_a_presumed_dead_run_notices_at_its_next_check_and_a_stopping_one_hands_back(queue: RequestQueue):
     from types import SimpleNamespace
 
-    from worker.jobs import CancelCheck, HandBack, Superseded
+    from worker.process.jobs import CancelCheck, HandBack, Superseded
 
     request_id, claim = start(queue)
     runtime = SimpleNamespace(store=queue.store, must_hand_back=False)
@@ -196,7 +196,7 @@ def test_a_presumed_dead_run_notices_at_its_next_check_and_a_stopping_one_hands_
 
 
 def test_client_messages_lose_local_paths_but_keep_urls():
-    from worker.failures import public_message
+    from worker.shared.failures import public_message
 
     ffmpeg = "the video cannot be read: [Errno 1094995529] Invalid data found when processing input: '/tmp/w-host-1-ab/job-1/input'"
     assert public_message(ffmpeg) == "the video cannot be read: Invalid data found when processing input: the video"

@@ -26,8 +26,8 @@ from rq import Worker
 from servicekit import Stack, wait_for
 
 from api.auth import key_fingerprint
-from worker.queue import RequestQueue
-from worker.settings import Settings
+from worker.shared.queue import RequestQueue
+from worker.shared.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,7 +1,7 @@
 """The service as it runs for real: redis-server, SeaweedFS (SigV4 enforced), the API under uvicorn
 over TLS with a certificate made here, and worker processes (`python -m worker`).
 
-Servers are started with `worker.localstack` (the same code `make run` uses) on free loopback
+Servers are started with `worker.dev.localstack` (the same code `make run` uses) on free loopback
 ports, once per session, and stopped by the PIDs (process groups) started here, also when a test
 or a start-up fails. Two stacks share Redis and S3 on separate RQ queues:
 - `real_stack`: one worker with the real RIFE model and pipeline, for the end-to-end tests;
@@ -19,7 +19,7 @@ import pytest
 from rq import Queue, Worker
 from servicekit import KEYS, Certs, FalClients, Stack, make_certs, start_stack, stop_group, wait_for
 
-from worker import localstack
+from worker.dev import localstack
 
 HERE = Path(__file__).resolve().parent
 

@@ -16,7 +16,7 @@ import httpx
 from redis import Redis
 from rq import Queue, Worker
 
-from worker import localstack
+from worker.dev import localstack
 
 KEYS = ("svc-key-alice", "svc-key-bob")
 

@@ -24,7 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "video"))
 from corpus import BY_NAME, truncate, write_case, write_y4m_declaring  # noqa: E402
 
-from worker.localstack import free_port  # noqa: E402
+from worker.dev.localstack import free_port  # noqa: E402
 
 pytestmark = pytest.mark.timeout(420)
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,9 +47,9 @@ def _make_run_command() -> list[str]:
     """What `make run TLS=1` runs, read from the Makefile's dry run (so the test follows the Makefile)."""
     dry = subprocess.run(["make", "-n", "run", "TLS=1"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    line = next(x for x in dry.splitlines() if "worker.localstack" in x)
+    line = next(x for x in dry.splitlines() if "worker.dev.localstack" in x)
     assert line.rstrip().endswith("--tls"), line
-    return [sys.executable, "-m", "worker.localstack", "--tls"]
+    return [sys.executable, "-m", "worker.dev.localstack", "--tls"]
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from servicekit import Stack, wait_for
 
 from api.app import create_app
-from worker import logjson
-from worker import metrics as job_metrics
-from worker.requests import Failure, RequestRecord, Status
-from worker.settings import Settings
+from worker.shared import metrics as job_metrics
+from worker.shared import process_log
+from worker.shared.requests import Failure, RequestRecord, Status
+from worker.shared.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -132,7 +132,7 @@ def test_worker_and_api_log_json_lines_carrying_the_request_id(gate: Stack):
     tagged = [e for e in worker_lines if e.get("request_id") == request_id]
     assert {e["event"] for e in tagged if "event" in e} >= {"job_started", "frames_done", "job_finished"}
     finished = next(e for e in tagged if e.get("event") == "job_finished")
-    assert finished["status"] == "ok" and finished["duration_s"] >= 0 and finished["logger"] == "worker.metrics"
+    assert finished["status"] == "ok" and finished["duration_s"] >= 0 and finished["logger"] == "worker.shared.metrics"
     assert all({"ts", "level", "logger", "message"} <= e.keys() for e in worker_lines)
 
     api_lines = [e for e in lines_about("gate-api.log") if e.get("request_id") == request_id]
@@ -185,7 +185,7 @@ def test_metrics_auth_follows_metrics_public_and_exposition_parses(tmp_path: Pat
 
 
 def test_metrics_is_503_when_redis_is_down(tmp_path: Path):
-    from worker import localstack
+    from worker.dev import localstack
 
     settings = app_settings(tmp_path, redis_url=f"redis://127.0.0.1:{localstack.free_port()}/0")
     with TestClient(create_app(settings)) as c:
@@ -202,14 +202,14 @@ def test_histogram_buckets_survive_a_change_of_bounds():
 def test_json_formatter_binds_the_request_id_only_inside_the_scope():
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.addFilter(logjson.RequestIdFilter())
-    handler.setFormatter(logjson.JsonFormatter())
+    handler.addFilter(process_log.RequestIdFilter())
+    handler.setFormatter(process_log.JsonFormatter())
     logger = logging.getLogger("test.logjson")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
-    @logjson.request_scoped()
+    @process_log.request_scoped()
     def job(request_id: str) -> None:
         logger.info("inside %s", "the job", extra={"frames": 3})
         try:
@@ -241,12 +241,12 @@ def test_http_hooks_bind_the_path_or_response_request_id():
     def run(coro_factory: Any) -> str | None:
         async def body() -> str | None:  # asyncio.run's task works on a copy of the context
             await coro_factory()
-            return logjson.request_id_var.get()
+            return process_log.request_id_var.get()
 
         return asyncio.run(body())
 
-    assert run(lambda: logjson.bind_from_http_request(Req())) == "from-path"
-    assert run(lambda: logjson.bind_from_http_response(Resp())) == "from-response"
+    assert run(lambda: process_log.bind_from_http_request(Req())) == "from-path"
+    assert run(lambda: process_log.bind_from_http_response(Resp())) == "from-response"
 
 
 def test_text_format_names_the_request_too():
@@ -254,10 +254,10 @@ def test_text_format_names_the_request_too():
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     try:
-        logjson.configure("text", "INFO", stream=out)
-        token = logjson.bind_request_id("req-9")
+        process_log.configure("text", "INFO", stream=out)
+        token = process_log.bind_request_id("req-9")
         logging.getLogger("test.text").info("hello")
-        logjson.request_id_var.reset(token)
+        process_log.request_id_var.reset(token)
     finally:
         for h in list(root.handlers):
             root.removeHandler(h)

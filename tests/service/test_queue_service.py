@@ -235,7 +235,7 @@ def test_upload_then_interpolate_by_url_and_presigned_urls_are_enforced(gate: St
 
 
 def test_redis_down_is_503_never_500(gate: Stack, service_logs):
-    from worker import localstack
+    from worker.dev import localstack
 
     env = {**gate.env, "REDIS_URL": f"redis://127.0.0.1:{localstack.free_port()}/0", "API_PORT": str(localstack.free_port())}
     url = f"https://127.0.0.1:{env['API_PORT']}"

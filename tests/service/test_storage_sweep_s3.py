@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from worker.settings import Settings
-from worker.storage import S3Storage
+from worker.shared.settings import Settings
+from worker.shared.storage import S3Storage
 
 
 def test_s3_sweep_deletes_objects_older_than_the_age(backends, tmp_path):

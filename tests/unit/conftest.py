@@ -17,10 +17,10 @@ import fakeredis
 import pytest
 from rq import Queue, SimpleWorker
 
-from worker import runtime as runtime_module
-from worker.runtime import Runtime
-from worker.settings import Settings
-from worker.storage import LocalStorage
+from worker.process import runtime as runtime_module
+from worker.process.runtime import Runtime
+from worker.shared.settings import Settings
+from worker.shared.storage import LocalStorage
 
 
 @dataclass

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from api.cli import DEFAULT_URL, _parser, check_arguments, main
-from worker.localstack import free_port
+from worker.dev.localstack import free_port
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):

@@ -9,11 +9,12 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from worker import webhook_delivery, webhooks
-from worker.queue import RequestQueue, RequeueOutcome
-from worker.reaper import Reaper
-from worker.requests import Claim, StartOutcome, Status
-from worker.retrying import with_backoff
+from worker.process import webhook_delivery
+from worker.process.reaper import Reaper
+from worker.shared import webhooks
+from worker.shared.queue import RequestQueue, RequeueOutcome
+from worker.shared.requests import Claim, StartOutcome, Status
+from worker.shared.retrying import with_backoff
 
 ARGS = {"video_url": "data:video/mp4;base64,AAAA"}
 
@@ -214,7 +215,7 @@ def test_storage_back_after_20_s_is_waited_for():
 def test_log_entries_are_stored_compactly_and_read_back_in_fals_shape(runtime):
     import json
 
-    from worker.logs import RequestLog, decode_entries, make_entry
+    from worker.shared.request_log import RequestLog, decode_entries, make_entry
 
     key = "unit:request:r1:logs"
     runtime.redis.rpush(key, json.dumps(make_entry("written by an earlier version", "WARN")))

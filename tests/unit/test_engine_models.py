@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "video"))
 
 from clipmaker import moving_square, read_video, write_video  # noqa: E402
 
-from worker.engine import RifeEngine  # noqa: E402
-from worker.settings import Settings  # noqa: E402
-from worker.video_input import VideoInput  # noqa: E402
+from worker.process.engine import RifeEngine  # noqa: E402
+from worker.shared.settings import Settings  # noqa: E402
+from worker.shared.video_input import VideoInput  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_extra_models_are_capped_and_the_default_stays(engine, monkeypatch):
 
 def test_a_model_the_worker_cannot_load_fails_clearly(tmp_path, monkeypatch):
     from rife_core.weights import WeightsError
-    from worker.failures import classify
+    from worker.shared.failures import classify
 
     f = classify(WeightsError(f"weights for 'mine' are not installed at {tmp_path}/models/mine/flownet.pkl"))
     assert (f.error_type, f.http_status) == ("model_unavailable", 503)
@@ -74,7 +74,7 @@ def test_x264_preset_reaches_the_encoder(engine, tmp_path, monkeypatch):
 
 
 def test_an_unknown_x264_preset_stops_the_worker_at_start():
-    from worker.settings import SettingsError
+    from worker.shared.settings import SettingsError
 
     with pytest.raises(SettingsError, match="X264_PRESET: preset must be one of ultrafast"):
         RifeEngine(Settings(rife_device="cpu", x264_preset="fastest"))

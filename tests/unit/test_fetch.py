@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from worker.fetch import (
+from worker.shared.fetch import (
     AddressPolicy,
     BlockedAddressError,
     FetchError,
@@ -124,7 +124,7 @@ def test_denied_ports_win_over_the_allowlist():
 
 @pytest.mark.parametrize("entry", ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:99999", "redis:6379", "::1:6379", "[::1]"])
 def test_deny_entries_must_be_address_and_port(entry):
-    from worker.fetch import parse_endpoint
+    from worker.shared.fetch import parse_endpoint
 
     with pytest.raises(ValueError):
         parse_endpoint(entry)

@@ -8,9 +8,9 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from worker.liveness import Heartbeat
-from worker.model_offers import ModelOffer, cluster_offers, installed_offers
-from worker.queue import request_store
+from worker.process.liveness import Heartbeat
+from worker.shared.model_offers import ModelOffer, cluster_offers, installed_offers
+from worker.shared.queue import request_store
 
 BODY = {"video_url": "https://example.com/clip.mp4"}
 

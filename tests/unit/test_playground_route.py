@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.routes.playground import ASSETS, STATIC_DIR
-from worker.jobs import media_summary
+from worker.process.jobs import media_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 

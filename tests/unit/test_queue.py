@@ -9,9 +9,9 @@ import pytest
 from rq import Queue
 
 from rife_core.errors import CancelledError, InvalidVideoError
-from worker.jobs import on_job_failure
-from worker.queue import CancelOutcome, RequestQueue
-from worker.requests import Failure, StartOutcome, Status
+from worker.process.jobs import on_job_failure
+from worker.shared.queue import CancelOutcome, RequestQueue
+from worker.shared.requests import Failure, StartOutcome, Status
 
 ARGS = {"video_url": "data:,abc", "num_frames": 2, "use_scene_detection": False, "use_calculated_fps": True, "fps": 8, "loop": False}
 BASE = "http://api.test"
@@ -195,7 +195,7 @@ def test_failed_webhook_is_retried_by_rq(runtime, receiver, drain):
 
 
 def test_a_request_cancelled_in_the_queue_is_counted_once_in_the_metrics(queue):
-    from worker.metrics import read_snapshot
+    from worker.shared.metrics import read_snapshot
 
     def cancelled_count() -> float:
         snap = read_snapshot(queue.redis, queue.settings.rq_queue)

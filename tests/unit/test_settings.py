@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from worker.settings import Settings, SettingsError, describe, markdown_table
+from worker.shared.settings import Settings, SettingsError, describe, markdown_table
 
 
 def test_defaults_need_no_environment():

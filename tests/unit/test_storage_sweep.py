@@ -7,9 +7,9 @@ import time
 
 import fakeredis
 
-from worker.janitor import StorageJanitor
-from worker.settings import Settings
-from worker.storage import LocalStorage
+from worker.process.janitor import StorageJanitor
+from worker.shared.settings import Settings
+from worker.shared.storage import LocalStorage
 
 
 def local(tmp_path) -> LocalStorage:

@@ -11,7 +11,7 @@ import msgspec
 from api.validation import validate_video_input
 from rife_core.video.formats import OutputFormat
 from rife_core.video.options import InterpolationOptions, Limits
-from worker.video_input import MODEL_FIELDS, SOURCE_FIELDS, OutputSpec, VideoInput
+from worker.shared.video_input import MODEL_FIELDS, SOURCE_FIELDS, OutputSpec, VideoInput
 
 # A value other than the default for every field (a new field must be added here: the test below fails until it is).
 NON_DEFAULT = {

@@ -12,7 +12,7 @@ RQ's started-job registry, so RQ's own abandoned-job handling never fails it lat
 A queued request that RQ no longer holds (Redis crashed, or its worker died, between RQ's dequeue
 and the worker marking it started) is put back the same way (`recover`), and one whose queue
 wait (QUEUE_TTL_S) ran out ends COMPLETED `queue_timeout` (`expire`): the reaper finds both through
-the queued index (see `worker.reaper`).
+the queued index (see `worker.process.reaper`).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from worker import metrics as job_metrics
-from worker.failures import CANCELLED, queue_timeout, worker_lost
-from worker.requests import Claim, Failure, RequestRecord, RequestStore, Status
-from worker.settings import Settings
-from worker.webhooks import enqueue_delivery
+from worker.shared import metrics as job_metrics
+from worker.shared.failures import CANCELLED, queue_timeout, worker_lost
+from worker.shared.requests import Claim, Failure, RequestRecord, RequestStore, Status
+from worker.shared.settings import Settings
+from worker.shared.webhooks import enqueue_delivery
 
-RUN_REQUEST = "worker.jobs.run_request"
-ON_JOB_FAILURE = "worker.jobs.on_job_failure"
+RUN_REQUEST = "worker.process.jobs.run_request"
+ON_JOB_FAILURE = "worker.process.jobs.on_job_failure"
 
 class QueueLimitError(Exception):
     """The owner already has MAX_QUEUED_PER_KEY unfinished requests."""
@@ -211,7 +211,7 @@ class RequestQueue:
         pipe.delete(Job.key_for(request_id))
 
     def recover(self, request_id: str) -> RequeueOutcome:
-        """Put back a queued request that RQ no longer holds and no worker started (see `worker.reaper`).
+        """Put back a queued request that RQ no longer holds and no worker started (see `worker.process.reaper`).
 
         RQ popped its job, then Redis crashed or the worker died before marking it started: the
         record says IN_QUEUE but nothing would ever run it. It goes back to the front of the queue

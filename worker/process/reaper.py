@@ -2,7 +2,7 @@
 
 A request is in the in-flight index (`P:inflight`) from the moment a worker marks it started until
 it is finished or requeued. It is abandoned when its worker's heartbeat (`P:alive:{worker}`, see
-`worker.liveness`) is gone, or names another request (the worker moved on without finishing it,
+`worker.process.liveness`) is gone, or names another request (the worker moved on without finishing it,
 e.g. Redis failed under its final write). Each abandoned request is requeued, at the front, for
 another run; once MAX_JOB_ATTEMPTS runs have died with their worker it ends COMPLETED with error
 `worker_lost` instead, so no request stays IN_PROGRESS forever.
@@ -35,9 +35,9 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from worker.queue import RequestQueue, RequeueOutcome
-from worker.settings import Settings
-from worker.webhooks import delivery_job_id, enqueue_delivery
+from worker.shared.queue import RequestQueue, RequeueOutcome
+from worker.shared.settings import Settings
+from worker.shared.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ WORKER_LOST_AFTER_S. The key goes when the process dies (SIGKILL, OOM, power), w
 `running()` writes the key synchronously before the job marks its request started, and the thread
 writes under the same lock, so the key never names an older request than the one the worker
 holds: a request in the in-flight index whose worker's key is missing or names something else is
-not being worked on by anyone (see `worker.reaper`).
+not being worked on by anyone (see `worker.process.reaper`).
 
-Beside it the worker keeps `P:models:{worker}`, the models it can run (`worker.model_offers`),
+Beside it the worker keeps `P:models:{worker}`, the models it can run (`worker.shared.model_offers`),
 written in the same round trip with the same expiry, so the cluster's offer follows its live workers.
 
 The same thread runs periodic housekeeping (the reaper) through `on_tick`, but only after it has
@@ -30,9 +30,9 @@ from contextlib import contextmanager
 from redis import Redis
 from redis.exceptions import RedisError
 
-from worker.model_offers import ModelOffer, encode_offers, offer_key
-from worker.requests import IDLE, RequestStore
-from worker.settings import Settings
+from worker.shared.model_offers import ModelOffer, encode_offers, offer_key
+from worker.shared.requests import IDLE, RequestStore
+from worker.shared.settings import Settings
 
 log = logging.getLogger(__name__)
 

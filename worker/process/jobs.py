@@ -34,18 +34,18 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 
 from rife_core.errors import LimitExceededError
-from worker import logjson
-from worker import metrics as job_metrics
-from worker.failures import CANCELLED, classify, public_message
-from worker.faults import fault_point
-from worker.fetch import fetch_to_file
-from worker.logs import RequestLog, fal_level
-from worker.queue import request_store
-from worker.requests import Claim, Failure, RequestRecord, StartOutcome
-from worker.retrying import until_redis_answers, with_backoff
-from worker.runtime import Runtime, get_runtime
-from worker.storage import StorageError, result_key
-from worker.video_input import VideoInput
+from worker.process.faults import fault_point
+from worker.process.runtime import Runtime, get_runtime
+from worker.shared import metrics as job_metrics
+from worker.shared import process_log
+from worker.shared.failures import CANCELLED, classify, public_message
+from worker.shared.fetch import fetch_to_file
+from worker.shared.queue import request_store
+from worker.shared.request_log import RequestLog, fal_level
+from worker.shared.requests import Claim, Failure, RequestRecord, StartOutcome
+from worker.shared.retrying import until_redis_answers, with_backoff
+from worker.shared.storage import StorageError, result_key
+from worker.shared.video_input import VideoInput
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class CancelCheck:
         return self._cancelled
 
 
-@logjson.request_scoped()
+@process_log.request_scoped()
 def run_request(request_id: str) -> None:
     """RQ job function: process one request end to end."""
     runtime = get_runtime()
@@ -351,7 +351,7 @@ def _finish(
     _best_effort(lambda: job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure))
 
 
-@logjson.request_scoped(lambda job, *_args, **_kwargs: job.id)
+@process_log.request_scoped(lambda job, *_args, **_kwargs: job.id)
 def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: BaseException, traceback: Any) -> None:
     """RQ failure callback: record what escaped this worker's run of `run_request` (e.g. a time limit
     hit while recording the outcome).

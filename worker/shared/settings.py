@@ -4,7 +4,7 @@ Both processes call `Settings.from_env()` once at start-up and pass the frozen r
 other module of the service reads `os.environ` and a test can build a `Settings(...)` by hand. The
 exceptions are outside the service's settings on purpose: `rife_core` (a library with its own CLI,
 which cannot import `worker`) reads `RIFE_CACHE_DIR`/`RIFE_MODEL_DIR` for where weights live, and the
-dev-only `worker.localstack` reads `RIFE_DATA_DIR`/`API_PORT` to place the servers `make run` starts;
+dev-only `worker.dev.localstack` reads `RIFE_DATA_DIR`/`API_PORT` to place the servers `make run` starts;
 the README lists both groups. Each field names
 its environment variable and says what it means (the dataclass field metadata); `describe()` turns
 that into the table the README shows, so the docs cannot drift from the code.
@@ -195,7 +195,7 @@ class Settings:
         "dropped (personal data phones add silently); title, creation time and chapters are always carried."
     )
     rife_engine: str = _setting(
-        "RIFE_ENGINE", "worker.engine:RifeEngine", "`module:Class` the worker runs jobs with; tests swap in stand-ins."
+        "RIFE_ENGINE", "worker.process.engine:RifeEngine", "`module:Class` the worker runs jobs with; tests swap in stand-ins."
     )
 
     # --- webhooks --------------------------------------------------------------------------
@@ -238,7 +238,7 @@ class Settings:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError as e:
                     raise SettingsError(f"FETCH_ALLOW entry {entry!r} is not a valid CIDR") from e
-        from worker.fetch import parse_endpoint
+        from worker.shared.fetch import parse_endpoint
 
         for entry in self.fetch_deny:
             try:
@@ -307,7 +307,7 @@ def describe() -> list[tuple[str, str, str]]:
 
 
 def markdown_table() -> str:
-    """The settings as a Markdown table, for the README (`python -m worker.settings`)."""
+    """The settings as a Markdown table, for the README (`python -m worker.shared.settings`)."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     rows += [f"| `{env}` | `{default}` | {meaning} |" if default else f"| `{env}` | | {meaning} |" for env, default, meaning in describe()]
     return "\n".join(rows)

@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.worker_registration import get_keys
 
-from worker.requests import Failure, RequestRecord
+from worker.shared.requests import Failure, RequestRecord
 
 log = logging.getLogger(__name__)
 

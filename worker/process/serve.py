@@ -1,7 +1,7 @@
 """The worker's life around RQ's loop: start clean, keep going through Redis outages, leave nothing behind.
 
 - Start: the worker's temporary folder is created (dead workers' folders swept, see
-  `worker.scratch`), the heartbeat thread starts and runs the reaper (`worker.reaper`).
+  `worker.process.scratch`), the heartbeat thread starts and runs the reaper (`worker.process.reaper`).
 - Run: RQ's non-forking `SimpleWorker` loop. RQ quits its loop on some Redis errors (a timeout, an
   error while recording a job's end); a worker whose loop ends without having been asked to stop
   waits until Redis answers and starts the loop again, instead of exiting and relying on a
@@ -24,13 +24,13 @@ from typing import Any
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
-from worker import redact
-from worker.faults import fault_point
-from worker.janitor import StorageJanitor
-from worker.model_offers import installed_offers
-from worker.reaper import Reaper
-from worker.runtime import Runtime
-from worker.scratch import Scratch, default_root
+from worker.process.faults import fault_point
+from worker.process.janitor import StorageJanitor
+from worker.process.reaper import Reaper
+from worker.process.runtime import Runtime
+from worker.process.scratch import Scratch, default_root
+from worker.shared import redact
+from worker.shared.model_offers import installed_offers
 
 log = logging.getLogger("worker")
 

@@ -19,9 +19,9 @@ from rq.timeouts import JobTimeoutException
 
 from rife_core.errors import CancelledError, RifeError
 from rife_core.weights import WeightsError
-from worker.fetch import FetchError
-from worker.requests import Failure
-from worker.storage import StorageError
+from worker.shared.fetch import FetchError
+from worker.shared.requests import Failure
+from worker.shared.storage import StorageError
 
 CANCELLED = Failure("The request was cancelled.", CancelledError.error_type, 400)
 WORKER_LOST = Failure("The worker running this request stopped unexpectedly; please retry.", "worker_lost", 503)

@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from worker.settings import Settings
+from worker.shared.settings import Settings
 
 MASK = "[redacted]"
 
@@ -40,7 +40,7 @@ _installed = False
 
 
 def secrets_of(settings: Settings) -> set[str]:
-    """The configured secret values (the fields marked secret in `worker.settings`), non-empty only."""
+    """The configured secret values (the fields marked secret in `worker.shared.settings`), non-empty only."""
     values: set[str] = set()
     values.update(k for k in settings.api_keys if k)
     for value in (settings.aws_secret_access_key, settings.local_storage_secret):

@@ -16,8 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
-from worker.settings import Settings, SettingsError
-from worker.video_input import VideoInput
+from worker.shared.settings import Settings, SettingsError
+from worker.shared.video_input import VideoInput
 
 log = logging.getLogger(__name__)
 

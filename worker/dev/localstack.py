@@ -1,6 +1,6 @@
 """Local servers the service needs, started on loopback: redis-server, SeaweedFS (S3), the API, a worker.
 
-Used by `make run` (`python -m worker.localstack`, data under `.data/`) and by the test fixtures, so
+Used by `make run` (`python -m worker.dev.localstack`, data under `.data/`) and by the test fixtures, so
 both start the same servers the same way. Every server is a child process we started ourselves and
 stop by PID (SIGTERM, then SIGKILL), also when start-up fails half way.
 
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     """`make run` (`--tls`: `make run TLS=1`): the whole service on loopback with embedded defaults, until Ctrl-C."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m worker.localstack", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m worker.dev.localstack", description=main.__doc__)
     parser.add_argument("--tls", action="store_true", help="serve https with a local CA's certificate (for fal_client)")
     args = parser.parse_args(argv)
     data_dir = Path(os.environ.get("RIFE_DATA_DIR", ".data")).resolve()

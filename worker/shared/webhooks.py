@@ -1,7 +1,7 @@
 """fal-style webhooks: when a request that named `?fal_webhook=` finishes, POST its outcome there.
 
 This module is the side the API and the request store use (the body, the delivery job's id, queueing
-it); the job itself, which POSTs from a worker, is `worker.webhook_delivery.deliver`.
+it); the job itself, which POSTs from a worker, is `worker.process.webhook_delivery.deliver`.
 
 Each delivery is its own RQ job on `<RQ_QUEUE>-webhooks` with RQ's `Retry` (delays from
 WEBHOOK_RETRY_DELAYS_S), so a slow or failing receiver never holds up interpolation jobs and
@@ -37,12 +37,12 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
 
-from worker.requests import RequestRecord
-from worker.settings import Settings
+from worker.shared.requests import RequestRecord
+from worker.shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DELIVER = "worker.webhook_delivery.deliver"  # the job function, run by workers only
+DELIVER = "worker.process.webhook_delivery.deliver"  # the job function, run by workers only
 WEBHOOK_ID_HEADER = "X-Webhook-Id"
 
 
@@ -52,7 +52,7 @@ class WebhookDeliveryError(RuntimeError):
 
 def webhook_body(record: RequestRecord) -> dict[str, Any]:
     """`{"request_id", "gateway_request_id", "status": "OK" | "ERROR", "payload", "error"}`."""
-    from worker.failures import failure_body
+    from worker.shared.failures import failure_body
 
     body: dict[str, Any] = {"request_id": record.id, "gateway_request_id": record.gateway_request_id or record.id}
     if record.failure is None:

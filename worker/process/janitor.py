@@ -13,8 +13,8 @@ import time
 from redis import Redis
 from redis.exceptions import RedisError
 
-from worker.settings import Settings
-from worker.storage import Storage, StorageError
+from worker.shared.settings import Settings
+from worker.shared.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 

@@ -20,35 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis import Redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
-from worker import redact
-from worker.engine import Engine, load_engine
-from worker.fetch import AddressPolicy
-from worker.liveness import Heartbeat
-from worker.requests import RequestStore
-from worker.scratch import Scratch
-from worker.settings import Settings
-from worker.storage import Storage, build_storage
+from worker.process.engine import Engine, load_engine
+from worker.process.liveness import Heartbeat
+from worker.process.scratch import Scratch
+from worker.shared import redact
+from worker.shared.connection import connect_redis
+from worker.shared.fetch import AddressPolicy
+from worker.shared.requests import RequestStore
+from worker.shared.settings import Settings
+from worker.shared.storage import Storage, build_storage
 
 
 def default_worker_name() -> str:
     """Host and PID, plus a random suffix: a restarted container often has the same host name and
     PID, and RQ refuses a name whose previous holder's key has not expired yet."""
     return f"rife-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
-
-
-def connect_redis(settings: Settings) -> Redis:
-    # Short timeouts and few retries: a dead Redis must surface within a second or two as an error
-    # (503 in the API; RQ's worker loop reconnects), not hang a status poll.
-    return Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
-    )
 
 
 @dataclass
@@ -58,7 +45,7 @@ class Runtime:
     storage: Storage
     name: str = field(default_factory=default_worker_name)
     engine_override: Engine | None = None
-    scratch: Scratch | None = None  # the worker's own temporary folder (set by `worker.serve`)
+    scratch: Scratch | None = None  # the worker's own temporary folder (set by `worker.process.serve`)
     _engine: Engine | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _heartbeat: Heartbeat | None = field(default=None, init=False, repr=False)
@@ -81,7 +68,7 @@ class Runtime:
 
     @property
     def store(self) -> RequestStore:
-        from worker.queue import request_store
+        from worker.shared.queue import request_store
 
         return request_store(self.redis, self.settings)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from worker import logjson
-from worker.runtime import Runtime, default_worker_name, install
-from worker.serve import serve
-from worker.settings import Settings
+from worker.process.runtime import Runtime, default_worker_name, install
+from worker.process.serve import serve
+from worker.shared import process_log
+from worker.shared.settings import Settings
 
 log = logging.getLogger("worker")
 
@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
-    logjson.configure(settings.log_format, settings.log_level)
+    process_log.configure(settings.log_format, settings.log_level)
     name = args.name or default_worker_name()
     runtime = Runtime.from_settings(settings, name=name)
     runtime.storage.ensure_ready()
     runtime.engine  # noqa: B018 (load the model now, once, before the first job)
     install(runtime)
     log.info("worker %s ready on queue %s (engine %s)", name, settings.rq_queue, settings.rife_engine)
-    return serve(runtime, burst=args.burst)  # heartbeat, reaper, temp folder, graceful stop: worker.serve
+    return serve(runtime, burst=args.burst)  # heartbeat, reaper, temp folder, graceful stop: worker.process.serve

@@ -11,10 +11,10 @@ Keys (`P` is the RQ queue name): `P:request:{id}` hash, `P:request:{id}:logs` li
 - `P:queued` sorted set, request id -> the time its queue wait runs out (QUEUE_TTL_S), for every
   IN_QUEUE request, and `P:inflight` hash, request id -> worker name, for every IN_PROGRESS request:
   every unfinished request is in exactly one of them, moved from one to the other in the same
-  transaction as its status, so the reaper (see `worker.reaper`) watches every request whatever
+  transaction as its status, so the reaper (see `worker.process.reaper`) watches every request whatever
   happened between RQ's dequeue and our records (a Redis crash, a worker killed in between);
 - `P:alive:{worker}` string, the request a worker is running (or `-`), expiring unless refreshed:
-  the worker's heartbeat (see `worker.liveness`);
+  the worker's heartbeat (see `worker.process.liveness`);
 - `P:active:{owner}` sorted set of the owner's unfinished requests (score: when the entry stops
   counting even if never finished), for the per-key limit on queued requests.
 
@@ -36,7 +36,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 
-from worker.logs import RequestLog, decode_entries
+from worker.shared.request_log import RequestLog, decode_entries
 
 
 class Status(StrEnum):

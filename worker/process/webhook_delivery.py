@@ -1,6 +1,6 @@
 """The webhook delivery job, run by workers: one POST attempt of a finished request's outcome.
 
-The request store queues it when a request that named `?fal_webhook=` finishes (`worker.webhooks`,
+The request store queues it when a request that named `?fal_webhook=` finishes (`worker.shared.webhooks`,
 which also holds the exactly-once rules); this module is the worker side, which claims the delivery
 in the request record, POSTs through the address guard and releases the claim when the POST failed.
 """
@@ -12,12 +12,12 @@ import uuid
 
 from rq import get_current_job
 
-from worker.faults import fault_point
-from worker.fetch import FetchError, guarded_post
-from worker.queue import request_store
-from worker.retrying import until_redis_answers
-from worker.runtime import get_runtime
-from worker.webhooks import WEBHOOK_ID_HEADER, WebhookDeliveryError, webhook_body
+from worker.process.faults import fault_point
+from worker.process.runtime import get_runtime
+from worker.shared.fetch import FetchError, guarded_post
+from worker.shared.queue import request_store
+from worker.shared.retrying import until_redis_answers
+from worker.shared.webhooks import WEBHOOK_ID_HEADER, WebhookDeliveryError, webhook_body
 
 log = logging.getLogger(__name__)
 
