@@ -303,10 +303,6 @@ class RequestStore:
         claim = Claim(_text(worker), int(attempt or 0)) if status == Status.IN_PROGRESS.value.encode() and worker else None
         return cancel == b"1", claim
 
-    def holds(self, request_id: str, claim: Claim) -> bool:
-        """Whether the request is still IN_PROGRESS under this run (False once requeued or finished)."""
-        return self.claim_of(request_id) == claim
-
     def mark_handed_back(self, request_id: str, claim: Claim) -> bool:
         """Flag a run its stopping worker gives back: requeued without counting as a lost run."""
         key = self.key(request_id)
@@ -360,9 +356,6 @@ class RequestStore:
 
     def request_cancel(self, request_id: str) -> None:
         self.redis.hset(self.key(request_id), "cancel", "1")
-
-    def cancel_requested(self, request_id: str) -> bool:
-        return self.redis.hget(self.key(request_id), "cancel") == b"1"
 
     def finish(
         self,
