@@ -186,7 +186,8 @@ def test_real_world_media_never_5xx_and_say_why_in_plain_words(tls_stack: TlsSta
     assert outcomes["text"][1][0]["msg"] == "not a video: looks like a text file"
     assert "30000x30000" in outcomes["huge_y4m"][1][0]["msg"]
     truncated = [w for w in outcomes["truncated_mp4"][1] if "truncated" in w]
-    assert truncated and "recovered 3 frames (0.30 s)" in truncated[0], outcomes["truncated_mp4"]
+    # 3 frames survive, at 0, 0.1 and 0.4 s (the cut took B-frames): 0.6 s at their average rate.
+    assert truncated and "recovered 3 frames (0.60 s) of about 12 (1.20 s)" in truncated[0], outcomes["truncated_mp4"]
 
 
 class _ClipHandler(http.server.BaseHTTPRequestHandler):
@@ -216,9 +217,13 @@ def test_fetches_from_loopback_but_never_from_its_own_redis_or_s3(tls_stack: Tls
                 "seaweedfs filer": _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.filer_port}/"})[0],
                 "seaweedfs master": _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.master_port}/dir/status"})[0],
             }
-            # The S3 gateway is the presigned URLs' endpoint (uploads come back through it): reachable,
-            # but it answers an unsigned request with 403, so nothing of the service's can be read.
-            unsigned, _ = _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.s3_port}/rife-video/_ready"})
+            # The S3 gateway too: only a presigned URL of the service's own bucket passes (the gateway checks
+            # its signature: a forged one is its 403); unsigned requests never leave the worker.
+            own["s3 unsigned"] = _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.s3_port}/rife-video/_ready"})[0]
+            own["s3 other path"] = _run_to_end(
+                c, {"video_url": f"http://127.0.0.1:{tls_stack.s3_port}/other-bucket/x?X-Amz-Signature=ab"})[0]
+            forged, _ = _run_to_end(c, {"video_url": f"http://127.0.0.1:{tls_stack.s3_port}/rife-video/rife-video/"
+                                                     f"uploads/x.mp4?X-Amz-Signature=00&X-Amz-Credential=x"})
     finally:
         server.shutdown()
     assert local.status_code == 200, local.text
@@ -226,7 +231,8 @@ def test_fetches_from_loopback_but_never_from_its_own_redis_or_s3(tls_stack: Tls
     for name, r in own.items():
         assert r.status_code == 422, (name, r.text)
         assert "one of this service's own servers" in r.json()["detail"][0]["msg"], (name, r.text)
-    assert unsigned.status_code == 422 and "HTTP 403" in unsigned.json()["detail"][0]["msg"], unsigned.text
+    # Reached the gateway, which refused the bad signature (400 for its malformed credential, 403 for a wrong one).
+    assert forged.status_code == 422 and re.search(r"HTTP 40[03]", forged.json()["detail"][0]["msg"]), forged.text
     redis_log = (tls_stack.data_dir / "redis" / "redis.log").read_text()
     assert "SECURITY ATTACK" not in redis_log
 

@@ -128,3 +128,24 @@ def test_deny_entries_must_be_address_and_port(entry):
 
     with pytest.raises(ValueError):
         parse_endpoint(entry)
+
+
+def test_only_presigned_urls_of_our_own_bucket_pass_a_denied_storage_port():
+    from worker.shared.fetch import AddressPolicy, BlockedAddressError
+    from worker.shared.settings import Settings
+
+    settings = Settings(storage_backend="s3", s3_endpoint_url="http://127.0.0.1:8333", s3_bucket="b", s3_prefix="p/",
+                        fetch_allow=("127.0.0.0/8",), fetch_deny=("127.0.0.0/8:8333",))
+    policy = AddressPolicy.from_allowlist(settings.fetch_allow, settings.fetch_deny, settings.own_storage_prefixes())
+    signed = "http://127.0.0.1:8333/b/p/uploads/a.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab12"
+    assert policy.own_signed_url(signed)
+    for url in ("http://127.0.0.1:8333/b/p/uploads/a.mp4",  # unsigned
+                "http://127.0.0.1:8333/other/p/a.mp4?X-Amz-Signature=ab12",  # another bucket
+                "http://127.0.0.1:8333/b/q/a.mp4?X-Amz-Signature=ab12",  # outside our prefix
+                "http://127.0.0.1:8333/b/p/../../x?X-Amz-Signature=ab12",  # climbing out of it
+                "http://127.0.0.1:9999/b/p/a.mp4?X-Amz-Signature=ab12"):  # another port
+        assert not policy.own_signed_url(url), url
+    assert policy.resolve("127.0.0.1", 8333, own_signed_url=True)
+    with pytest.raises(BlockedAddressError, match="own servers"):
+        policy.resolve("127.0.0.1", 8333)
+    assert Settings(storage_backend="local").own_storage_prefixes() == ()

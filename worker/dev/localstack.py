@@ -197,15 +197,12 @@ def make_local_tls(folder: Path) -> LocalTls:
 
 
 def own_ports_denied(redis: Server, s3: Server) -> str:
-    """FETCH_DENY for the stack's own servers: Redis, and SeaweedFS's master, volume and filer (their
-    HTTP APIs need no credentials) plus every gRPC port (SeaweedFS's ports + 10000).
-
-    The S3 gateway's own HTTP port stays reachable: it is the endpoint of the presigned URLs that
-    uploads are fetched back through (and that clients download results from), and it refuses any
-    request without a valid SigV4 signature, so a `video_url` can read nothing there that its
-    sender could not already read."""
-    internal = {name: port for name, port in s3.ports.items() if name != "s3"}
-    ports = sorted({*redis.ports.values(), *internal.values(), *(p + 10000 for p in s3.ports.values())})
+    """FETCH_DENY for the stack's own servers: Redis, and every SeaweedFS port (master, volume and filer
+    answer without credentials; the gRPC ports are theirs + 10000), the S3 gateway included. A
+    `video_url` still reaches the gateway with a presigned URL of the service's own bucket (how uploads
+    come back to the worker): the one exemption `AddressPolicy` makes, as the gateway checks the
+    signature; anything else sent to that port is refused before a connection is made."""
+    ports = sorted({*redis.ports.values(), *s3.ports.values(), *(p + 10000 for p in s3.ports.values())})
     return ",".join(f"{net}:{port}" for port in ports for net in ("127.0.0.0/8", "[::1]"))
 
 

@@ -74,7 +74,8 @@ class Runtime:
 
     @property
     def address_policy(self) -> AddressPolicy:
-        return AddressPolicy.from_allowlist(self.settings.fetch_allow, self.settings.fetch_deny)
+        return AddressPolicy.from_allowlist(self.settings.fetch_allow, self.settings.fetch_deny,
+                                            self.settings.own_storage_prefixes())
 
     @property
     def heartbeat(self) -> Heartbeat:

@@ -83,14 +83,23 @@ def parse_endpoint(entry: str) -> tuple[Network, int]:
 @dataclass(frozen=True)
 class AddressPolicy:
     """Which addresses outbound requests may reach: public ones, plus hosts and CIDRs allowlisted,
-    minus the denied (address, port) pairs whatever else allows them."""
+    minus the denied (address, port) pairs whatever else allows them.
+
+    One exception to the denied pairs: a presigned URL of this service's own storage
+    (`signed_prefixes`: `<endpoint>/<bucket>/<prefix>`, with a SigV4 signature in its query). The
+    storage server checks that signature itself, so such a URL reaches nothing its sender was not
+    given; every other request to that port (unsigned, another bucket, another path) is refused
+    before a connection is made.
+    """
 
     allowed_hosts: frozenset[str] = frozenset()
     allowed_networks: tuple[Network, ...] = ()
     denied_endpoints: tuple[tuple[Network, int], ...] = ()
+    signed_prefixes: tuple[str, ...] = ()
 
     @classmethod
-    def from_allowlist(cls, entries: Iterable[str], deny: Iterable[str] = ()) -> AddressPolicy:
+    def from_allowlist(cls, entries: Iterable[str], deny: Iterable[str] = (),
+                       signed_prefixes: Iterable[str] = ()) -> AddressPolicy:
         hosts: set[str] = set()
         networks = []
         for entry in entries:
@@ -98,7 +107,14 @@ class AddressPolicy:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
                 hosts.add(entry.lower().rstrip("."))
-        return cls(frozenset(hosts), tuple(networks), tuple(parse_endpoint(e) for e in deny))
+        return cls(frozenset(hosts), tuple(networks), tuple(parse_endpoint(e) for e in deny), tuple(signed_prefixes))
+
+    def own_signed_url(self, url: str) -> bool:
+        """A presigned URL of this service's own storage (see the class docstring)."""
+        parts = urllib.parse.urlsplit(url)
+        signed = "X-Amz-Signature" in urllib.parse.parse_qs(parts.query)
+        base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        return signed and ".." not in parts.path and any(base.startswith(p) for p in self.signed_prefixes)
 
     def endpoint_denied(self, ip: IPAddress, port: int) -> bool:
         return any(
@@ -113,8 +129,9 @@ class AddressPolicy:
             return True
         return all(_is_public(candidate) for candidate in _embedded_addresses(ip))
 
-    def resolve(self, host: str, port: int) -> list[IPAddress]:
-        """The addresses `host` resolves to, all of which must be allowed; raises BlockedAddressError."""
+    def resolve(self, host: str, port: int, own_signed_url: bool = False) -> list[IPAddress]:
+        """The addresses `host` resolves to, all of which must be allowed; raises BlockedAddressError.
+        `own_signed_url`: the request is a presigned URL of our own storage, which may reach a denied port."""
         name = host.lower().rstrip(".")
         try:
             literal: IPAddress | None = ipaddress.ip_address(name.strip("[]"))
@@ -128,7 +145,7 @@ class AddressPolicy:
             except socket.gaierror as e:
                 raise FetchError(f"Could not resolve host {host!r}.") from e
             addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
-        if any(self.endpoint_denied(ip, port) for ip in addresses):
+        if not own_signed_url and any(self.endpoint_denied(ip, port) for ip in addresses):
             raise BlockedAddressError(f"Host {host!r} port {port} is one of this service's own servers; refusing to fetch it.")
         if name in self.allowed_hosts:
             return addresses
@@ -223,7 +240,7 @@ def _pinned_request(client: httpx.Client, method: str, url: httpx.URL, policy: A
     if url.scheme not in ("http", "https") or not url.host:
         raise FetchError(f"Unsupported URL {str(url)[:100]!r}: only http and https can be fetched.")
     port = url.port or (443 if url.scheme == "https" else 80)
-    address = policy.resolve(url.host, port)[0]
+    address = policy.resolve(url.host, port, own_signed_url=policy.own_signed_url(str(url)))[0]
     headers = dict(kwargs.pop("headers", {}))
     headers["Host"] = url.netloc.decode("ascii")
     extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}

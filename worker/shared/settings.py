@@ -263,6 +263,15 @@ class Settings:
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
 
+    def own_storage_prefixes(self) -> tuple[str, ...]:
+        """URL prefixes of this service's own presigned storage URLs (`<endpoint>/<bucket>/<prefix>`, path
+        style, as presigned for a custom endpoint): the one thing a `video_url` may fetch from a FETCH_DENY
+        port, since the storage server checks their signature (see worker.shared.fetch.AddressPolicy)."""
+        if self.storage_backend != "s3":
+            return ()
+        endpoints = {e.rstrip("/") for e in (self.s3_endpoint_url, self.s3_public_endpoint_url) if e}
+        return tuple(sorted(f"{e}/{self.s3_bucket}/{self.s3_prefix}" for e in endpoints))
+
     @property
     def webhook_queue(self) -> str:
         return f"{self.rq_queue}-webhooks"
