@@ -41,7 +41,7 @@ from worker.shared import process_log
 from worker.shared.failures import CANCELLED, classify, public_message
 from worker.shared.fetch import fetch_to_file
 from worker.shared.queue import request_store
-from worker.shared.request_log import RequestLog, fal_level
+from worker.shared.request_log import LevelShorthands, RequestLog, fal_level
 from worker.shared.requests import Claim, Failure, RequestRecord, StartOutcome
 from worker.shared.retrying import until_redis_answers, with_backoff
 from worker.shared.storage import StorageError, result_key
@@ -62,7 +62,7 @@ class Superseded(Exception):
     """This run no longer holds its request: it was requeued (this worker was presumed dead) or finished."""
 
 
-class JobLog:
+class JobLog(LevelShorthands):
     """The request's log as a job writes it: a line that cannot be written (Redis down) is dropped, not fatal."""
 
     def __init__(self, request_log: RequestLog) -> None:
@@ -73,15 +73,6 @@ class JobLog:
             self._log.append(message, level)
         except RedisError as e:
             log.warning("request log line dropped (%s): %s", type(e).__name__, message)
-
-    def info(self, message: str) -> None:
-        self.append(message, "INFO")
-
-    def warn(self, message: str) -> None:
-        self.append(message, "WARN")
-
-    def error(self, message: str) -> None:
-        self.append(message, "ERROR")
 
 
 class ProgressLog:

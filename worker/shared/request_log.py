@@ -44,7 +44,23 @@ def make_entry(message: str, level: str | int = "INFO", at: datetime | None = No
     }
 
 
-class RequestLog:
+class LevelShorthands:
+    """`info` / `warn` / `error` over a log's `append(message, level)`."""
+
+    def append(self, message: str, level: str | int = "INFO") -> None:
+        raise NotImplementedError
+
+    def info(self, message: str) -> None:
+        self.append(message, "INFO")
+
+    def warn(self, message: str) -> None:
+        self.append(message, "WARN")
+
+    def error(self, message: str) -> None:
+        self.append(message, "ERROR")
+
+
+class RequestLog(LevelShorthands):
     """Append-only log of one request. `ttl_s` keeps it from outliving a request that never finishes."""
 
     def __init__(self, redis: Redis, key: str, ttl_s: int) -> None:
@@ -57,15 +73,6 @@ class RequestLog:
             pipe.rpush(self._key, encode_entry(message, level))
             pipe.expire(self._key, self._ttl_s, nx=True)
             pipe.execute()
-
-    def info(self, message: str) -> None:
-        self.append(message, "INFO")
-
-    def warn(self, message: str) -> None:
-        self.append(message, "WARN")
-
-    def error(self, message: str) -> None:
-        self.append(message, "ERROR")
 
 
 def encode_entry(message: str, level: str | int = "INFO", at: float | None = None) -> str:
