@@ -7,10 +7,11 @@ milliseconds, and says in code exactly what it holds (rate, codec, rotation, aud
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -105,19 +106,29 @@ def write_video(
     return path
 
 
+def encode_all(out: av.container.OutputContainer, stream: Any, frames: Iterable[Any]) -> None:
+    """Encode every frame into `stream`, flush the encoder, and mux each packet into `out`."""
+    for frame in frames:
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+
+
 def write_audio_only(path: Path, seconds: float = 0.5) -> Path:
     out = av.open(os.fspath(path), "w")
     stream = out.add_stream("aac", rate=44100)
     stream.layout = "mono"
     tone = (0.3 * np.sin(np.arange(int(44100 * seconds)) / 10)).astype(np.float32)
-    for start in range(0, len(tone), 1024):
-        frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
-        frame.sample_rate = 44100
-        frame.pts = start
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
+
+    def chunks() -> Iterator[av.AudioFrame]:
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate = 44100
+            frame.pts = start
+            yield frame
+
+    encode_all(out, stream, chunks())
     out.close()
     return path
 

@@ -4,12 +4,14 @@ the input's colour description and HDR10 side data written to the output."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from clipmaker import encode_all
 
 from rife_core.video.formats import OutputFormat
 from rife_core.video.metadata import HdrMetadata
@@ -32,17 +34,18 @@ def _hdr_gradient_clip(path: Path, width: int = 512, height: int = 32, frames: i
     ctx = stream.codec_context
     ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 9, 16, 9, 1
     ramp = np.round(64 + np.arange(width) * (876 / (width - 1))).astype(np.uint16)
-    for i in range(frames):
-        frame = av.VideoFrame(width, height, "yuv420p10le")
-        luma = np.frombuffer(memoryview(frame.planes[0]), np.uint16).reshape(height, -1)
-        luma[:, :width] = ramp
-        for plane in frame.planes[1:]:
-            np.frombuffer(memoryview(plane), np.uint16)[:] = 512 + 8 * i  # a little chroma motion
-        frame.pts = i
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
+
+    def pictures() -> Iterator[av.VideoFrame]:
+        for i in range(frames):
+            frame = av.VideoFrame(width, height, "yuv420p10le")
+            luma = np.frombuffer(memoryview(frame.planes[0]), np.uint16).reshape(height, -1)
+            luma[:, :width] = ramp
+            for plane in frame.planes[1:]:
+                np.frombuffer(memoryview(plane), np.uint16)[:] = 512 + 8 * i  # a little chroma motion
+            frame.pts = i
+            yield frame
+
+    encode_all(out, stream, pictures())
     out.close()
     return path
 
@@ -135,15 +138,15 @@ def test_hlg_transfer_is_kept(tmp_path, blend, run):
     stream.options = {"x265-params": "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc"}
     ctx = stream.codec_context
     ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 9, 18, 9, 1
-    for i in range(4):
-        rgb = np.full((48, 64, 3), 1000 * (i + 1), np.uint16)
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(
-            format="yuv420p10le", dst_colorspace="BT2020", dst_color_range="MPEG")
-        frame.pts = i
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
+    def pictures() -> Iterator[av.VideoFrame]:
+        for i in range(4):
+            rgb = np.full((48, 64, 3), 1000 * (i + 1), np.uint16)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(
+                format="yuv420p10le", dst_colorspace="BT2020", dst_color_range="MPEG")
+            frame.pts = i
+            yield frame
+
+    encode_all(out, stream, pictures())
     out.close()
     result = run(src, tmp_path / "out.mp4", blend, output=OutputFormat(codec="hevc"))
     with av.open(os.fspath(result.output_path)) as c:

@@ -4,13 +4,14 @@ asked for, and the NVENC selection/fallback logic (no NVENC here: a stand-in say
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from clipmaker import moving_square
+from clipmaker import encode_all, moving_square
 
 from rife_core.cli import build_parser, output_format
 from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
@@ -34,15 +35,16 @@ def _tagged_clip(path: Path, frames: int = 6, rate: int = 10, fmt: str | None = 
     ])
     stream = out.add_stream("libx264", rate=rate)
     stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-    for i in range(frames):
-        frame = av.VideoFrame.from_ndarray(moving_square(i), format="rgb24")
-        frame.pts = i
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
+    pictures = (av.VideoFrame.from_ndarray(moving_square(i), format="rgb24") for i in range(frames))
+    encode_all(out, stream, _numbered(pictures))
     out.close()
     return path
+
+
+def _numbered(frames: Iterable[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    for i, frame in enumerate(frames):
+        frame.pts = i
+        yield frame
 
 
 def _read(path: Path) -> tuple[dict[str, str], list[tuple[float, str | None]]]:
