@@ -320,8 +320,9 @@ class _Pipeline:
                     stage.busy_s += time.perf_counter() - t0
                     break
                 frame, when = item
-                # The cut detector and the repeat filter judge 8-bit frames.
-                frame8 = frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8)
+                # The cut detector and the repeat filter judge 8-bit frames (converted only when one runs).
+                judged = self.detector is not None or self.repeats is not None
+                frame8 = frame if frame.dtype == np.uint8 or not judged else (frame >> 8).astype(np.uint8)
                 cut = self.detector.push(frame8) if self.detector is not None else False
                 repeat = self.repeats is not None and not cut and count > 0 and self.repeats.is_repeat(frame8)
                 if self.repeats is not None and (cut or count == 0):

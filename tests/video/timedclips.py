@@ -5,11 +5,13 @@ where things are in time: a marker frame (one solid colour) and an audio click (
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from clipmaker import encode_all
 
 MARKER = (255, 0, 255)  # a solid magenta frame
 SAMPLE_RATE = 48_000
@@ -59,15 +61,16 @@ def write_timed(
         burst = np.arange(int(0.02 * SAMPLE_RATE))
         signal[start : start + len(burst)] = 0.8 * np.sin(2 * np.pi * 1000 * burst / SAMPLE_RATE)
         offset = round(audio_start * SAMPLE_RATE)
-        for first in range(0, total, 1024):
-            chunk = av.AudioFrame.from_ndarray(signal[None, first : first + 1024], format="fltp", layout="mono")
-            chunk.sample_rate = SAMPLE_RATE
-            chunk.pts = offset + first
-            chunk.time_base = Fraction(1, SAMPLE_RATE)
-            for packet in audio.encode(chunk):
-                out.mux(packet)
-        for packet in audio.encode():
-            out.mux(packet)
+
+        def chunks() -> Iterator[av.AudioFrame]:
+            for first in range(0, total, 1024):
+                chunk = av.AudioFrame.from_ndarray(signal[None, first : first + 1024], format="fltp", layout="mono")
+                chunk.sample_rate = SAMPLE_RATE
+                chunk.pts = offset + first
+                chunk.time_base = Fraction(1, SAMPLE_RATE)
+                yield chunk
+
+        encode_all(out, audio, chunks())
     out.close()
     return path
 
