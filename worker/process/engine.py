@@ -86,17 +86,11 @@ class RifeEngine:
         self._models.move_to_end(key)
         return self._models[key]
 
-    def run(
-        self,
-        input_path: Path,
-        output_path: Path,
-        request: VideoInput,
-        *,
-        progress: ProgressCallback,
-        log: LogCallback,
-        should_cancel: CancelCheck,
-    ) -> EngineResult:
-        from rife_core.video import Limits, interpolate_video
+    def options(self, request: VideoInput) -> Any:
+        """The pipeline's options for `request` with this worker's knobs (limits, encoder, preset...): the
+        same for a whole run, each segment of a fanned-out one and its merge, so the parts join into
+        exactly the output one run would write."""
+        from rife_core.video import Limits
 
         s = self.settings
         limits = Limits(
@@ -108,15 +102,88 @@ class RifeEngine:
         )
         local: dict[str, Any] = {"limits": limits, "video_encoder": s.video_encoder,
                                  "keep_location_metadata": s.keep_location_metadata}
+        if _has_option("encode_segments"):  # TEMP until the pipeline's parallel encoders land (issue 19)
+            local["encode_segments"] = s.encode_segments
         if s.rife_batch_size:
             local["batch_size"] = s.rife_batch_size
         if s.x264_preset:
             local["preset"] = s.x264_preset
-        options = request.pipeline_options(**local)
+        return request.pipeline_options(**local)
+
+    def run(
+        self,
+        input_path: Path,
+        output_path: Path,
+        request: VideoInput,
+        *,
+        progress: ProgressCallback,
+        log: LogCallback,
+        should_cancel: CancelCheck,
+    ) -> EngineResult:
+        from rife_core.video import interpolate_video
+
         model = self.model_for(request.model, request.quality)
         return interpolate_video(
-            input_path, output_path, options, model, progress=progress, log=log, should_cancel=should_cancel
+            input_path, output_path, self.options(request), model, progress=progress, log=log, should_cancel=should_cancel
         )
+
+    # --- fan-out (worker.process.parts): an engine without these methods never fans a request out ---
+
+    def plan_segments(
+        self, input_path: Path, request: VideoInput, *, segment_s: float, min_s: float, log: LogCallback
+    ) -> list[dict[str, Any]]:
+        """The segments (JSON, `rife_core.video.segments.Segment.to_json`) to run `request` as separate
+        jobs, or [] to run it as one: an input no longer than `min_s` seconds, or one the pipeline
+        cannot split (it logs why). The probe is the pipeline's own, so an input over a limit fails
+        here with the same error an unsplit run gives."""
+        from rife_core.video.probe import probe
+        from rife_core.video.segments import plan_segments
+
+        options = self.options(request)
+        info = probe(input_path, options.limits, log=log)
+        if info.duration_s is None or info.duration_s <= min_s:
+            return []
+        return [segment.to_json() for segment in plan_segments(input_path, options, segment_s, log=log)]
+
+    def run_segment(
+        self,
+        input_path: Path,
+        output_path: Path,
+        request: VideoInput,
+        segment: dict[str, Any],
+        *,
+        progress: ProgressCallback,
+        log: LogCallback,
+        should_cancel: CancelCheck,
+    ) -> Any:
+        """Write one segment's output frames (video only) to `output_path`; the result has `to_json()`."""
+        from rife_core.video import interpolate_video
+        from rife_core.video.segments import Segment
+
+        model = self.model_for(request.model, request.quality)
+        return interpolate_video(
+            input_path, output_path, self.options(request), model, progress=progress, log=log,
+            should_cancel=should_cancel, segment=Segment.from_json(segment),
+        )
+
+    def merge_segments(
+        self, input_path: Path, parts: list[tuple[Path, dict[str, Any]]], output_path: Path, request: VideoInput, *, log: LogCallback
+    ) -> EngineResult:
+        """Join the segments' files (in order, each with its `run_segment` result as JSON) by stream copy
+        into the request's output, with the input's audio and metadata; the result is the whole job's."""
+        from rife_core.video.options import VideoResult
+        from rife_core.video.segments import join_segments
+
+        results = [(path, VideoResult.from_json(result)) for path, result in parts]
+        return join_segments(input_path, results, output_path, self.options(request), log=log)  # type: ignore[no-any-return]
+
+
+def _has_option(name: str) -> bool:
+    import dataclasses
+
+    from rife_core.video.options import InterpolationOptions
+
+    return name in {f.name for f in dataclasses.fields(InterpolationOptions)}
 
 
 def load_engine(settings: Settings) -> Engine:

@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 from rq import get_current_job
 
-from rife_core.errors import LimitExceededError
+from rife_core.errors import CancelledError, LimitExceededError
+from worker.process.fanout import FanOut, fan_out
 from worker.process.faults import fault_point
 from worker.process.runtime import Runtime, get_runtime
 from worker.shared import metrics as job_metrics
@@ -116,12 +117,16 @@ class CancelCheck:
         if not self._cancelled and now - self._checked_at >= self._interval_s:
             self._checked_at = now
             try:
-                self._cancelled, current = self._store.run_state(self._id)
+                self._cancelled, current = self.read_state()
             except RedisError:
                 return self._cancelled
             if self._claim is not None and current != self._claim:
                 raise Superseded(f"request {self._id} was taken back from this run")
         return self._cancelled
+
+    def read_state(self) -> tuple[bool, Claim | None]:
+        """(cancel requested, the run that holds the request now)."""
+        return self._store.run_state(self._id)
 
 
 @process_log.request_scoped()
@@ -161,17 +166,20 @@ def _run(runtime: Runtime, request_id: str) -> None:
     if record is None:
         return
     claim = Claim(runtime.name, record.attempt)
-    _best_effort(lambda: job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record))
+    best_effort(lambda: job_metrics.job_started(runtime.redis, runtime.settings.rq_queue, record))
     request_log = JobLog(store.log(request_id))
     request_log.info(f"Processing on {runtime.name}" + (f" (run {record.attempt})" if record.attempt > 1 else ""))
     try:
         with runtime.job_dir(request_id) as tmp:
-            result, metrics = _process(runtime, record, tmp, request_log, claim)
+            processed = _process(runtime, record, tmp, request_log, claim)
+        if processed is None:
+            return  # fanned out: its parts run as jobs of their own (worker.process.parts)
+        result, metrics = processed
     except Superseded:
         log.warning("request %s was taken back from this run (presumed dead); dropping the run", request_id)
         return
     except (HandBack, KeyboardInterrupt, SystemExit) as exc:
-        _hand_back(runtime, request_id, claim, request_log)
+        hand_back(runtime, request_id, claim, request_log)
         if not isinstance(exc, Exception):
             raise  # cold shutdown: RQ goes on stopping; the request is requeued on the way out
         return
@@ -180,7 +188,7 @@ def _run(runtime: Runtime, request_id: str) -> None:
         log.error("request %s: Redis failed under the run (%s); leaving it to the reaper to requeue", request_id, type(exc).__name__)
         return
     except BaseException as exc:
-        failure = classify(exc, job_timeout_s=_job_timeout_s(runtime))
+        failure = classify(exc, job_timeout_s=job_timeout_s(runtime))
         if failure.http_status >= 500:
             log.exception("request %s failed", request_id)
         request_log.error(failure.message)
@@ -194,7 +202,7 @@ def _run(runtime: Runtime, request_id: str) -> None:
     fault_point("after_finish")
 
 
-def _best_effort(call: Callable[[], object]) -> None:
+def best_effort(call: Callable[[], object]) -> None:
     """Bookkeeping (metrics) that a Redis outage may skip: a job must not fail over a counter."""
     try:
         call()
@@ -202,13 +210,13 @@ def _best_effort(call: Callable[[], object]) -> None:
         log.warning("metrics not recorded (Redis unavailable: %s)", type(e).__name__)
 
 
-def _job_timeout_s(runtime: Runtime) -> int:
+def job_timeout_s(runtime: Runtime) -> int:
     """The time limit RQ enforces on this job: the API's JOB_TIMEOUT_S when it was enqueued."""
     job = get_current_job()
     return int(job.timeout) if job is not None and job.timeout else runtime.settings.job_timeout_s
 
 
-def _hand_back(runtime: Runtime, request_id: str, claim: Claim, request_log: JobLog) -> None:
+def hand_back(runtime: Runtime, request_id: str, claim: Claim, request_log: JobLog) -> None:
     request_log.warn("The worker is shutting down; the request goes back to the queue for another worker.")
     try:
         runtime.store.mark_handed_back(request_id, claim)
@@ -216,7 +224,7 @@ def _hand_back(runtime: Runtime, request_id: str, claim: Claim, request_log: Job
         log.warning("request %s: hand-back not recorded; it will be requeued as lost", request_id)
 
 
-def _storage_call(runtime: Runtime, request_log: JobLog, what: str, call: Callable[[], T]) -> T:
+def storage_call(runtime: Runtime, request_log: JobLog, what: str, call: Callable[[], T]) -> T:
     """A storage transfer, retried with backoff while storage is down, for up to STORAGE_RETRY_BUDGET_S
     in all (a storage restart takes tens of seconds), and at most STORAGE_ATTEMPTS tries if that is
     set; then StorageError. The request's log says that storage is being waited for."""
@@ -247,13 +255,14 @@ def _storage_call(runtime: Runtime, request_log: JobLog, what: str, call: Callab
 
 def _process(
     runtime: Runtime, record: RequestRecord, tmp: Path, request_log: JobLog, claim: Claim
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Run the request; None when it was fanned out to segment jobs instead (`worker.process.fanout`)."""
     settings = runtime.settings
     source = tmp / "input"
     request = VideoInput.from_stored(record.input)
     if record.input_key:
         input_key = record.input_key
-        _storage_call(runtime, request_log, "reading the input", lambda: runtime.storage.get_file(input_key, source))
+        storage_call(runtime, request_log, "reading the input", lambda: runtime.storage.get_file(input_key, source))
         stem = "video"
     else:
         request_log.info("Downloading input video")
@@ -262,6 +271,14 @@ def _process(
         )
         request_log.info(f"Downloaded {fetched.size} bytes")
         stem = fetched.name
+    split = fan_out(runtime, record, request, source, stem, claim, request_log,
+                    lambda what, call: storage_call(runtime, request_log, what, call))
+    if split is FanOut.SPLIT:
+        return None
+    if split is FanOut.CANCELLED:
+        raise CancelledError("cancelled before its segments were queued")
+    if split is FanOut.LOST:
+        raise Superseded(f"request {record.id} was taken back from this run")
     output = tmp / f"output{request.output_format().extension}"
     started = time.monotonic()
     video = runtime.engine.run(
@@ -272,17 +289,23 @@ def _process(
         log=lambda level, message: request_log.append(message, fal_level(level)),
         should_cancel=CancelCheck(runtime, record.id, claim),
     )
-    _best_effort(lambda: job_metrics.frames_done(runtime.redis, settings.rq_queue, video))
+    best_effort(lambda: job_metrics.frames_done(runtime.redis, settings.rq_queue, video))
     request_log.info(
         f"Wrote {video.output_frames} frames at {float(video.output_fps):.3f} fps "
         f"(inference {video.inference_s:.2f} s, total {time.monotonic() - started:.2f} s)"
     )
+    return store_result(runtime, record, output, video, stem, request_log), {"inference_time": round(float(video.inference_s), 4)}
+
+
+def store_result(runtime: Runtime, record: RequestRecord, output: Path, video: Any, stem: str, request_log: JobLog) -> dict[str, Any]:
+    """Upload a finished output (after the MAX_OUTPUT_BYTES check) and build the request's result."""
+    settings = runtime.settings
     size = output.stat().st_size
     if settings.max_output_bytes and size > settings.max_output_bytes:
         raise LimitExceededError(f"the output is {size} bytes; the limit is {settings.max_output_bytes}", limit="output_too_large")
     # The container the engine wrote (the request's `output`); engines that do not say wrote fal's MP4.
     file_name = f"{stem}_rife{getattr(video, 'file_extension', '.mp4')}"
-    stored = _storage_call(
+    stored = storage_call(
         runtime,
         request_log,
         "storing the result",
@@ -298,7 +321,7 @@ def _process(
     warnings = [public_message(w) for w in getattr(video, "warnings", None) or []]
     if warnings:  # e.g. a truncated input: the client sees it in the result, fal's clients ignore the key
         result["warnings"] = warnings
-    return result, {"inference_time": round(float(video.inference_s), 4)}
+    return result
 
 
 def media_summary(video: Any) -> dict[str, Any]:
@@ -339,7 +362,7 @@ def _finish(
         if claim is not None:
             log.warning("request %s: this run no longer holds it (requeued or finished elsewhere); outcome dropped", request_id)
         return
-    _best_effort(lambda: job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure))
+    best_effort(lambda: job_metrics.job_finished(runtime.redis, runtime.settings.rq_queue, request_id, failure))
 
 
 @process_log.request_scoped(lambda job, *_args, **_kwargs: job.id)

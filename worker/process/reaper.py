@@ -35,8 +35,14 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
+from worker.process.fanout import clean_up
+from worker.shared import metrics as job_metrics
+from worker.shared.failures import WORKER_LOST
 from worker.shared.queue import RequestQueue, RequeueOutcome
+from worker.shared.requests import Failure
 from worker.shared.settings import Settings
+from worker.shared.splits import SplitStore
+from worker.shared.storage import Storage
 from worker.shared.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
@@ -51,10 +57,11 @@ class Reaped:
 
 
 class Reaper:
-    def __init__(self, redis: Redis, settings: Settings, name: str) -> None:
+    def __init__(self, redis: Redis, settings: Settings, name: str, storage: Storage | None = None) -> None:
         self.redis = redis
         self.settings = settings
         self.name = name
+        self.storage = storage  # to delete fanned-out requests' temporary objects; without it they wait for a reaper that has it
         self.queue = RequestQueue(redis, settings)
         self.store = self.queue.store
         self.lock_key = f"{settings.rq_queue}:reaper-lock"
@@ -77,7 +84,27 @@ class Reaper:
         every queued one that RQ lost or whose queue time ran out."""
         reaped = self._reap_inflight() + self.reconcile()
         self.reconcile_webhooks()
+        self.settle_splits()
         return reaped
+
+    def settle_splits(self) -> list[str]:
+        """Clean up after fanned-out requests that ended without it (a crash between the end and the
+        clean-up, a cancel through the API, a part failed by the reaper), and fail one whose parts all
+        vanished (their records expired). Returns the request ids cleaned up."""
+        splits = SplitStore(self.store)
+        cleaned = []
+        for request_id, count in splits.split_requests().items():
+            status = self.redis.hget(self.store.key(request_id), "status")
+            if status is None or status == b"COMPLETED":
+                if clean_up(self.queue, self.storage, request_id, count):
+                    cleaned.append(request_id)
+            elif not splits.any_part_exists(request_id, count):
+                lost = Failure("The jobs of this request's segments were lost; giving up. Please retry.",
+                               WORKER_LOST.error_type, WORKER_LOST.http_status)
+                if splits.finish_request(request_id, failure=lost):
+                    job_metrics.job_finished(self.redis, self.settings.rq_queue, request_id, lost)
+                    log.error("request %s: every part of it vanished; finished as worker_lost", request_id)
+        return cleaned
 
     def _reap_inflight(self) -> list[Reaped]:
         entries = self.store.inflight()

@@ -66,7 +66,7 @@ def serve(runtime: Runtime, *, burst: bool = False) -> int:
     root = Path(settings.worker_tmp_dir) if settings.worker_tmp_dir else default_root()
     runtime.scratch = Scratch.open(root, runtime.name)
     runtime.scratch.use_for_tempfile()
-    reaper = Reaper(runtime.redis, settings, runtime.name)
+    reaper = Reaper(runtime.redis, settings, runtime.name, runtime.storage)
     janitor = StorageJanitor(runtime.redis, settings, runtime.storage, runtime.name)
 
     def housekeeping() -> None:

@@ -27,17 +27,20 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from worker.shared import metrics as job_metrics
 from worker.shared.failures import CANCELLED, queue_timeout, worker_lost
-from worker.shared.requests import Claim, Failure, RequestRecord, RequestStore, Status
+from worker.shared.requests import Claim, Failure, RequestRecord, RequestStore, Status, part_of
 from worker.shared.settings import Settings
+from worker.shared.splits import SplitStore, parts_of
 from worker.shared.webhooks import enqueue_delivery
 
 RUN_REQUEST = "worker.process.jobs.run_request"
 ON_JOB_FAILURE = "worker.process.jobs.on_job_failure"
+RUN_PART = "worker.process.parts.run_part"  # a segment or the merge of a fanned-out request
+ON_PART_FAILURE = "worker.process.parts.on_part_failure"
 
 class QueueLimitError(Exception):
     """The owner already has MAX_QUEUED_PER_KEY unfinished requests."""
@@ -147,20 +150,71 @@ class RequestQueue:
         if limit and self.store.count_active(owner) >= limit:
             raise QueueLimitError(limit)
 
-    def _enqueue(self, pipe: Pipeline, request_id: str, *, at_front: bool = False, ttl_s: int | None = None) -> None:
+    def _enqueue(
+        self, pipe: Pipeline | None, request_id: str, *, at_front: bool = False, ttl_s: int | None = None,
+        depends_on: list[str] | None = None,
+    ) -> None:
+        """Enqueue the job of a request, or of a part of a fanned-out one (its id says which)."""
+        part = part_of(request_id) is not None
         self.queue.enqueue_call(
-            RUN_REQUEST,
+            RUN_PART if part else RUN_REQUEST,
             args=(request_id,),
             job_id=request_id,
             timeout=self.settings.job_timeout_s,
             ttl=ttl_s or self.settings.queue_ttl_s,
             result_ttl=0,  # the request record holds the result; RQ need not
             failure_ttl=self.settings.result_ttl_s,
-            on_failure=Callback(ON_JOB_FAILURE),
-            description=f"rife-video request {request_id}",
+            on_failure=Callback(ON_PART_FAILURE if part else ON_JOB_FAILURE),
+            description=f"rife-video {'part' if part else 'request'} {request_id}",
             at_front=at_front,
+            depends_on=depends_on,  # type: ignore[arg-type]
             pipeline=pipe,
         )
+
+    def fan_out(self, request_id: str, claim: Claim, segments: list[dict[str, Any]], *, input_key: str, stem: str) -> bool:
+        """Turn the request that `claim` runs into segment jobs plus a merge job (see `worker.shared.splits`).
+
+        False (nothing written) when the run no longer holds the request or its client asked to cancel it.
+        The segments' records, index entries and RQ jobs are one transaction; the merge job is enqueued
+        right after with RQ's `depends_on` (RQ watches the dependencies in a transaction of its own). If
+        that second step is lost to a crash, the last segment's finish still puts the merge in the
+        queued index and the reaper's reconcile enqueues it.
+        """
+        key = self.store.key(request_id)
+        splits = SplitStore(self.store)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if RequestStore._claim_in(pipe, key) != claim or pipe.hget(key, "cancel") == b"1":
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    parts = splits.queue_fan_out(pipe, request_id, segments, input_key=input_key, stem=stem,
+                                                 queue_deadline=time.time() + self.settings.queue_ttl_s)
+                    for part in parts:
+                        self._enqueue(pipe, part.id)
+                    pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        merge = parts_of(request_id, len(segments))[-1]
+        self._enqueue(None, merge.id, depends_on=[p.id for p in parts])
+        return True
+
+    def drop_part_jobs(self, request_id: str, count: int) -> None:
+        """Remove the RQ jobs of a finished fanned-out request's parts that will never run (queued, or the
+        merge still waiting on its dependencies) and their dependency sets; a running one is left to end."""
+        for part in parts_of(request_id, count):
+            try:
+                job = Job.fetch(part.id, connection=self.redis)
+            except NoSuchJobError:
+                self.redis.delete(f"{Job.redis_job_namespace_prefix}{part.id}:dependents",
+                                  f"{Job.redis_job_namespace_prefix}{part.id}:dependencies")
+                continue
+            if job.get_status(refresh=False) == JobStatus.STARTED:
+                continue
+            job.delete(remove_from_queue=True)
 
     def requeue(self, request_id: str, claim: Claim, *, count_loss: bool) -> RequeueOutcome:
         """Take a request back from a run that will not finish it (dead or stopping worker).
@@ -264,7 +318,17 @@ class RequestQueue:
         return True
 
     def finish(self, request_id: str, failure: Failure, *, claim: Claim | None = None) -> bool:
-        """Finish a request as failed from outside its job (reaper, cancel); its webhook is queued in the same step."""
+        """Finish a request as failed from outside its job (reaper, cancel); its webhook is queued in the same step.
+
+        A part of a fanned-out request (a segment whose runs all died, one cancelled in the queue...)
+        fails the whole request with that error, as an unsplit run would have.
+        """
+        part = part_of(request_id)
+        if part is not None:
+            if not SplitStore(self.store).finish_request(part.request_id, part=part, claim=claim, failure=failure):
+                return False
+            job_metrics.job_finished(self.redis, self.settings.rq_queue, part.request_id, failure)
+            return True
         if not self.store.finish(request_id, failure=failure, claim=claim):
             return False
         # Counted here, like jobs count their own ends, so a request cancelled in the queue or given up
@@ -309,6 +373,13 @@ class RequestQueue:
         if record.status is Status.COMPLETED:
             return CancelOutcome.ALREADY_COMPLETED
         self.store.request_cancel(request_id)
+        if record.split:
+            # Fanned out: finish it now; running segments see their claim gone at their next check and stop.
+            if SplitStore(self.store).finish_request(request_id, failure=CANCELLED):
+                self.store.log(request_id).info("Cancelled.")
+                job_metrics.job_finished(self.redis, self.settings.rq_queue, request_id, CANCELLED)
+                self.drop_part_jobs(request_id, record.split)
+            return CancelOutcome.REQUESTED
         if self.queue.remove(request_id):
             self.store.log(request_id).info("Cancelled before it started.")
             self.finish(request_id, CANCELLED)

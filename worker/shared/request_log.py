@@ -63,14 +63,15 @@ class LevelShorthands:
 class RequestLog(LevelShorthands):
     """Append-only log of one request. `ttl_s` keeps it from outliving a request that never finishes."""
 
-    def __init__(self, redis: Redis, key: str, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, key: str, ttl_s: int, tag: str = "") -> None:
         self._redis = redis
         self._key = key
         self._ttl_s = ttl_s
+        self._tag = f"{tag} " if tag else ""  # e.g. "[segment 2/3]": the part of a fanned-out request that writes
 
     def append(self, message: str, level: str | int = "INFO") -> None:
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(self._key, encode_entry(message, level))
+            pipe.rpush(self._key, encode_entry(self._tag + message, level))
             pipe.expire(self._key, self._ttl_s, nx=True)
             pipe.execute()
 

@@ -63,6 +63,47 @@ class Claim:
 
 IDLE = "-"  # the value of a live worker's heartbeat while it runs no request
 
+PART_SEP = "__"  # request id + PART_SEP + part name: the id of one job of a fanned-out request
+
+
+@dataclass(frozen=True)
+class PartRef:
+    """One job of a fanned-out request (see `worker.shared.splits`): a segment, or the merge.
+
+    Parts are named by id alone (`{request}__seg{i}of{K}`, `{request}__merge`; RQ allows only
+    letters, digits, `_` and `-` in job ids), so a part's log lines, tags and parent are known
+    without a read.
+    """
+
+    request_id: str
+    index: int | None  # 0-based segment index; None for the merge
+    count: int
+
+    @property
+    def id(self) -> str:
+        if self.index is None:
+            return f"{self.request_id}{PART_SEP}merge"
+        return f"{self.request_id}{PART_SEP}seg{self.index + 1}of{self.count}"
+
+    @property
+    def tag(self) -> str:
+        """How the request's log names this part."""
+        return "[merge]" if self.index is None else f"[segment {self.index + 1}/{self.count}]"
+
+
+def part_of(job_id: str) -> PartRef | None:
+    """The part a job id names, or None for a request's own id."""
+    request_id, sep, name = job_id.rpartition(PART_SEP)
+    if not sep or not request_id:
+        return None
+    if name == "merge":
+        return PartRef(request_id, None, 0)
+    if name.startswith("seg") and "of" in name:
+        index, _, count = name[3:].partition("of")
+        if index.isdigit() and count.isdigit():
+            return PartRef(request_id, int(index) - 1, int(count))
+    return None
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -96,6 +137,9 @@ class RequestRecord:
     attempt: int = 0  # runs started so far
     lost: int = 0  # runs that died with their worker
     handed_back: bool = False  # the running worker is stopping and gives the request back
+    split: int = 0  # fanned out into this many segments (`worker.shared.splits`); 0: runs as one job
+    split_input: str | None = None  # storage key the segments and the merge read the input from
+    split_stem: str = ""  # the input's file name stem, for the merged result's name
     result: dict[str, Any] | None = None
     failure: Failure | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -149,6 +193,9 @@ class RequestRecord:
             attempt=int(h.get("attempt") or 0),
             lost=int(h.get("lost") or 0),
             handed_back=h.get("handback") == "1",
+            split=int(h.get("split") or 0),
+            split_input=h.get("split_input") or None,
+            split_stem=h.get("split_stem", ""),
             result=json.loads(h["result"]) if h.get("result") else None,
             failure=failure,
             metrics=json.loads(h.get("metrics") or "{}"),
@@ -225,6 +272,10 @@ class RequestStore:
         return f"{self.namespace}:active:{owner}"
 
     def log(self, request_id: str) -> RequestLog:
+        """The request's log; a part of a fanned-out request writes into its request's log, tagged."""
+        part = part_of(request_id)
+        if part is not None:
+            return RequestLog(self.redis, self.logs_key(part.request_id), self.pending_ttl_s, tag=part.tag)
         return RequestLog(self.redis, self.logs_key(request_id), self.pending_ttl_s)
 
     # --- writes ----------------------------------------------------------------------------
@@ -371,6 +422,30 @@ class RequestStore:
         With a `claim`, only while that run still holds the request: a worker that lost its request
         to the reaper (presumed dead, requeued) cannot finish it any more.
         """
+        fields = self.finish_fields(result=result, failure=failure, metrics=metrics)
+        key = self.key(request_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status = pipe.hget(key, "status")
+                    if status is None or status == Status.COMPLETED.value.encode():
+                        pipe.unwatch()
+                        return False
+                    if claim is not None and self._claim_in(pipe, key) != claim:
+                        pipe.unwatch()
+                        return False
+                    self.queue_finish(pipe, request_id, fields)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+    @staticmethod
+    def finish_fields(
+        *, result: dict[str, Any] | None = None, failure: Failure | None = None, metrics: dict[str, Any] | None = None
+    ) -> dict[str, str]:
+        """The record fields of a finished request (exactly one of `result` and `failure`)."""
         if (result is None) == (failure is None):
             raise ValueError("finish needs exactly one of result and failure")
         fields: dict[str, str] = {
@@ -387,36 +462,27 @@ class RequestStore:
                 "error_status": str(failure.http_status),
                 "error_field": failure.field or "",
             }
+        return fields
+
+    def queue_finish(self, pipe: Pipeline, request_id: str, fields: dict[str, str]) -> None:
+        """Read (under the caller's WATCH of the record) what finishing needs, then start the MULTI and
+        queue the finish on it: the record's outcome, its TTLs, its index entries and its webhook job."""
         key = self.key(request_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    status, owner, webhook_url = pipe.hmget(key, "status", "owner", "webhook_url")
-                    if status is None or status == Status.COMPLETED.value.encode():
-                        pipe.unwatch()
-                        return False
-                    if claim is not None and self._claim_in(pipe, key) != claim:
-                        pipe.unwatch()
-                        return False
-                    pipe.multi()
-                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                    # Kept for RESULT_TTL_S, so only what clients and webhooks still read: the input
-                    # (the worker's alone) and run bookkeeping go.
-                    pipe.hdel(key, "handback", "input", "run")
-                    pipe.expire(key, self.result_ttl_s)
-                    pipe.expire(self.logs_key(request_id), self.result_ttl_s)
-                    pipe.hdel(self.inflight_key, request_id)
-                    pipe.zrem(self.queued_key, request_id)
-                    pipe.hdel(self.orphans_key, request_id)
-                    pipe.zrem(self.active_key(_text(owner or b"")), request_id)
-                    if webhook_url and self.on_finish_with_webhook is not None:
-                        pipe.zadd(self.webhooks_key, {request_id: time.time()})
-                        self.on_finish_with_webhook(request_id, pipe)
-                    pipe.execute()
-                    return True
-                except WatchError:
-                    continue
+        owner, webhook_url = pipe.hmget(key, "owner", "webhook_url")
+        pipe.multi()
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        # Kept for RESULT_TTL_S, so only what clients and webhooks still read: the input
+        # (the worker's alone) and run bookkeeping go.
+        pipe.hdel(key, "handback", "input", "run", "split_input", "split_stem", "split_done")
+        pipe.expire(key, self.result_ttl_s)
+        pipe.expire(self.logs_key(request_id), self.result_ttl_s)
+        pipe.hdel(self.inflight_key, request_id)
+        pipe.zrem(self.queued_key, request_id)
+        pipe.hdel(self.orphans_key, request_id)
+        pipe.zrem(self.active_key(_text(owner or b"")), request_id)
+        if webhook_url and self.on_finish_with_webhook is not None:
+            pipe.zadd(self.webhooks_key, {request_id: time.time()})
+            self.on_finish_with_webhook(request_id, pipe)
 
     def claim_webhook(self, request_id: str, delivery: str) -> bool | None:
         """Mark the request's webhook as sent by `delivery`, before it is sent: True for the one caller

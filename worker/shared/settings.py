@@ -76,6 +76,19 @@ class Settings:
         "Folder of the workers' temporary files (one locked subfolder per worker; a crashed worker's is removed by the next start). Empty: `rife-video-worker` in the system temp folder.",
     )
 
+    # --- fan-out (one long request across many workers) --------------------------------------
+    split_min_s: float = _setting(
+        "SPLIT_MIN_S",
+        300.0,
+        "An input longer than this many seconds is cut into segments that run as separate jobs on any idle worker, then joined into one result (the request stays one request to the client). 0 disables fan-out.",
+    )
+    split_segment_s: float = _setting(
+        "SPLIT_SEGMENT_S", 60.0, "Length of one fan-out segment in seconds (boundaries fall on the input's keyframes, so about this long)."
+    )
+    encode_segments: int = _setting(
+        "ENCODE_SEGMENTS", 0, "Encoders one job runs in parallel on consecutive segments of its output, each with a share of the cores; 0 picks from the core count."
+    )
+
     # --- API -------------------------------------------------------------------------------
     api_host: str = _setting("API_HOST", "127.0.0.1", "Address `python -m api` binds.")
     api_port: int = _setting("API_PORT", 8000, "Port `python -m api` binds.")
@@ -216,7 +229,7 @@ class Settings:
         for name in (
             "max_video_duration_s", "max_video_frames", "max_video_width", "max_video_height", "max_output_frames",
             "max_output_bytes", "max_queued_per_key", "rate_limit_requests", "worker_stop_grace_s", "storage_attempts",
-            "storage_retry_budget_s",
+            "storage_retry_budget_s", "split_min_s", "encode_segments",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env_name(name)} must be 0 (no limit) or positive")
@@ -228,6 +241,8 @@ class Settings:
             raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', not {self.log_format!r}")
         if self.worker_lost_after_s <= self.worker_heartbeat_s:
             raise SettingsError("WORKER_LOST_AFTER_S must exceed WORKER_HEARTBEAT_S (a live worker would look dead)")
+        if self.split_segment_s <= 0:
+            raise SettingsError("SPLIT_SEGMENT_S must be positive")
         if self.storage_backoff_s < 0:
             raise SettingsError("STORAGE_BACKOFF_S must be 0 or positive")
         if bool(self.api_tls_cert) != bool(self.api_tls_key):

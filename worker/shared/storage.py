@@ -59,6 +59,9 @@ class Storage(Protocol):
     def sweep(self, older_than_s: float) -> int:
         """Delete this service's objects (results and uploads) older than `older_than_s`; returns how many."""
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix` (a fanned-out request's temporary files); returns how many."""
+
 
 def normalized_prefix(prefix: str) -> str:
     prefix = prefix.strip("/")
@@ -152,6 +155,23 @@ class S3Storage:
             raise StorageError(f"sweeping expired objects from S3 failed: {e}") from e
         return deleted
 
+    def delete_prefix(self, prefix: str) -> int:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        check_key(prefix.rstrip("/"))
+        deleted = 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                for i in range(0, len(keys), 1000):
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys[i : i + 1000], "Quiet": True})
+                    deleted += len(keys[i : i + 1000])
+        except (BotoCoreError, ClientError, Boto3Error) as e:
+            raise StorageError(f"deleting {prefix}* from S3 failed: {e}") from e
+        return deleted
+
 
 class LocalStorage:
     SECRET_FILE = ".url-signing-key"
@@ -224,6 +244,17 @@ class LocalStorage:
                 path.rmdir()
         return deleted
 
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self.path_of(prefix.rstrip("/"))
+        if folder.is_file():  # a whole key
+            folder.unlink(missing_ok=True)
+            return 1
+        if not folder.is_dir():
+            return 0
+        deleted = sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return deleted
+
     def _signature(self, key: str, expires: int) -> str:
         return hmac.new(self.secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
@@ -261,3 +292,13 @@ def upload_key(storage: Storage, upload_id: str, file_name: str) -> str:
 
 def input_key(storage: Storage, request_id: str) -> str:
     return f"{storage.prefix}inputs/{request_id}/input"
+
+
+def temp_prefix(storage: Storage, request_id: str) -> str:
+    """Where a fanned-out request keeps its temporary objects (its input, its segments' outputs), all
+    deleted together when the request ends."""
+    return f"{storage.prefix}tmp/{request_id}/"
+
+
+def temp_key(storage: Storage, request_id: str, name: str) -> str:
+    return f"{temp_prefix(storage, request_id)}{name}"
