@@ -44,8 +44,9 @@ browser:
 
 # `make run TLS=1`: https with a local CA (in tls/ of the data folder, RIFE_DATA_DIR), for fal's official clients;
 # it prints the export lines (SSL_CERT_FILE, FAL_KEY, FAL_QUEUE_RUN_HOST, FAL_RUN_HOST) to use.
+# `make run WORKERS=N`: N worker processes (default 1), to watch a long request fan out across them.
 run: setup
-	$(BIN)/python -m worker.dev.localstack $(if $(filter 1 yes true,$(TLS)),--tls)
+	$(BIN)/python -m worker.dev.localstack $(if $(filter 1 yes true,$(TLS)),--tls) $(if $(WORKERS),--workers $(WORKERS))
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -82,7 +82,7 @@ class SplitEngine:
     - `plan_segments`: segments of about `segment_s` seconds when F / r > `min_s`;
     - `run` / `run_segment`: write the lines of the whole input / of input frames [first, end); a run
       that covers `fail_frame` raises InvalidVideoError there (the same error either way); with `gate`,
-      wait for a token on `<RQ_QUEUE>:gate` (or `<RQ_QUEUE>:gate:open`) after the first line, checking
+      wait for a token on `<RQ_QUEUE>:gate` (or `<RQ_QUEUE>:gate:open`) after the first input frame's lines and progress, checking
       cancel meanwhile; `frame_s` sleeps per input frame;
     - `merge_segments`: concatenate the parts in order.
     """
@@ -150,11 +150,11 @@ class SplitEngine:
                     raise InvalidVideoError(f"damaged frame {i}")
                 out.write("".join(f"{i}.{k}\n" for k in range(count)))
                 out.flush()
-                if i == first and spec.get("gate"):
-                    self._wait_for_gate(should_cancel)
                 time.sleep(float(spec.get("frame_s", 0.0)))
                 done += count
                 progress(GateProgress(done, total, 10.0, time.monotonic() - started))
+                if i == first and spec.get("gate"):
+                    self._wait_for_gate(should_cancel)
         fps = float(spec.get("fps", 10.0)) * (n + 1)
         return SplitResult(total, fps, 0.01 * (end - first), frames if (first, end) == (0, frames) else None,
                            float(spec.get("fps", 10.0)))

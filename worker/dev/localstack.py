@@ -4,7 +4,8 @@ Used by `make run` (`python -m worker.dev.localstack`, data under `.data/`) and 
 both start the same servers the same way. Every server is a child process we started ourselves and
 stop by PID (SIGTERM, then SIGKILL), also when start-up fails half way.
 
-`make run TLS=1` (`--tls`) serves the API over https with a certificate from a local certificate
+`make run WORKERS=N` (`--workers N`) starts N worker processes, so a long request can be watched fanning
+out across them (SPLIT_MIN_S, SPLIT_SEGMENT_S). `make run TLS=1` (`--tls`) serves the API over https with a certificate from a local certificate
 authority made under the data folder (trustme), since fal's official clients speak https only, and
 prints the `export` lines after which they reach this stack. The workers may fetch `video_url`s from
 loopback (local test servers) but never from the stack's own Redis or SeaweedFS's internal servers
@@ -259,12 +260,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m worker.dev.localstack", description=main.__doc__)
     parser.add_argument("--tls", action="store_true", help="serve https with a local CA's certificate (for fal_client)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes to start (default 1); with 2 or more a long request fans out across them")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     data_dir = Path(os.environ.get("RIFE_DATA_DIR", ".data")).resolve()
     port = int(os.environ.get("API_PORT", "8000"))
     tls = make_local_tls(data_dir / "tls") if args.tls else None
     api_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    print(f"starting redis-server, SeaweedFS, the API on {api_url} and one worker (logs in {data_dir})", flush=True)
+    workers = "one worker" if args.workers == 1 else f"{args.workers} workers"
+    print(f"starting redis-server, SeaweedFS, the API on {api_url} and {workers} (logs in {data_dir})", flush=True)
     stop = {"now": False}
 
     def on_signal(signum: int, frame: object) -> None:
@@ -272,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with stack(data_dir, api_port=port, tls=tls) as servers:
+    with stack(data_dir, api_port=port, workers=args.workers, tls=tls) as servers:
         print(f"ready: API {api_url} (try GET /health, POST /fal-ai/rife/video); "
               f"S3 {servers['seaweedfs'].url}; Redis {servers['redis'].url}. Ctrl-C stops everything.", flush=True)
         if tls:
