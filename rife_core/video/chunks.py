@@ -17,7 +17,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rife_core.video.codecs import CodecPlan
 from rife_core.video.join import StreamJoiner
@@ -30,7 +30,7 @@ CORES_PER_ENCODER = 4
 
 
 class PartEncoder(Protocol):
-    def write(self, rgb: object) -> None: ...
+    def write(self, rgb: Any) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
 

@@ -94,7 +94,7 @@ class StreamJoiner:
         self._out.mux(packet)
         if self._audio is not None:
             # Keep audio interleaved with the video written so far (plus a little lead), as the encoder does.
-            self._audio.copy_until(float(Fraction(packet.pts + 1) / self.fps) + 0.5)
+            self._audio.copy_until(float(Fraction((packet.pts or 0) + 1) / self.fps) + 0.5)
 
     def close(self, last_frame_ticks: int = 1) -> None:
         """Write the held packets (the last frame lasting `last_frame_ticks` intervals), the rest of the
@@ -107,7 +107,7 @@ class StreamJoiner:
                 # As Encoder.close: the track's length comes from the last packet in decode order, the edit
                 # list's from the last in presentation order.
                 tail[-1].duration = last_frame_ticks
-                max(tail, key=lambda p: p.pts).duration = last_frame_ticks
+                max(tail, key=lambda p: p.pts or 0).duration = last_frame_ticks
             for packet in tail:
                 self._mux(packet)
             self._tail.clear()

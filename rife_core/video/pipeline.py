@@ -383,6 +383,7 @@ class _Pipeline:
 
     def pair(self) -> Iterator[Frame]:
         """The output frames, in order: pairs of timed input frames through the output clock and the model."""
+        assert self.model is not None, "only planning runs without a model"
         return interpolate_timed(
             self.inputs,
             self.model,
