@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from rife_core.video.resume import Resume
 from rife_core.video.schedule import EndRule, OutputClock
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ def interpolate_timed(
     stats: PairStats | None = None,
     on_device: bool = False,
     window: tuple[int, int | None] | None = None,
+    resume: Resume | None = None,
+    first_frame: np.ndarray | None = None,
 ) -> Iterator[Frame]:
     """Yield the output frames for `frames`, an iterable of (rgb frame, its time in seconds from the
     first frame, cut before this frame), as `clock` places them; `end` says where the output stops.
@@ -131,16 +134,19 @@ def interpolate_timed(
     lasts `end.last_duration`. `before_batch` runs before every model call (the pipeline checks for
     cancellation there). A batch holds `batch_size` pairs that have frames to make.
     `window` = (first, end) yields only the output frames numbered first <= k < end (end None: to the
-    end of the job); see the module's docstring.
+    end of the job); see the module's docstring. With `resume`, `frames` starts at that input frame
+    (a segment's seek, `resume`) and the clock, the numbering and the batch are the whole job's there;
+    `first_frame` is then the input's first frame, for `loop`'s wrap pair.
     """
     stats = stats if stats is not None else PairStats()
     low, high = window if window is not None else (0, None)
     pending: list[_Pair] = []
-    busy = 0  # pairs in `pending` that have in-between frames
-    first: np.ndarray | None = None
+    busy = resume.busy if resume is not None else 0  # pairs in the batch that have in-between frames
+    first: np.ndarray | None = first_frame
     previous: np.ndarray | None = None
     previous_time = Fraction(0)
-    numbered = 0  # output frames numbered so far, in and out of the window
+    numbered = resume.numbered if resume is not None else 0  # output frames numbered so far, in and out of the window
+    clock.next = numbered
 
     def inside(k: int) -> bool:
         return k >= low and (high is None or k < high)
@@ -200,11 +206,12 @@ def interpolate_timed(
     def past_window() -> bool:
         return high is not None and numbered >= high and not pending
 
-    index = -1
-    for index, (frame, when, cut) in enumerate(frames):
+    first_index = resume.index if resume is not None else 0
+    index = first_index - 1
+    for index, (frame, when, cut) in enumerate(frames, start=first_index):
         stats.input_frames = index + 1
         if previous is None:
-            first = frame
+            first = first if first is not None else frame
         else:
             yield from add(number(_Pair(previous, frame, cut, clock.between(previous_time, when), index - 1), index))
             if past_window():
@@ -219,9 +226,9 @@ def interpolate_timed(
     if loop and first is not None and stats.input_frames >= 2:
         wrap_cut = bool(loop_cut()) if loop_cut is not None else False
         ts = clock.between(previous_time, previous_time + end.last_duration)
-        pending.append(number(_Pair(previous, first, wrap_cut, ts, index), 0))
-        for start in range(0, len(pending), max(batch_size, 1)):
-            yield from run(pending[start : start + batch_size])
+        yield from add(number(_Pair(previous, first, wrap_cut, ts, index), 0))
+        if pending:
+            yield from run(pending)
         return
     if pending:
         yield from run(pending)

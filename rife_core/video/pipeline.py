@@ -35,7 +35,7 @@ from rife_core.video.audio import AudioTrack, plan_audio
 from rife_core.video.channel import Channel, Stopped
 from rife_core.video.chunks import ChunkedEncoder, chunk_frames, encoder_count
 from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
-from rife_core.video.decode import DecodeStats, decode_frames
+from rife_core.video.decode import DecodeStats, SeekMissed, StartAt, decode_frames
 from rife_core.video.dedup import RepeatFilter
 from rife_core.video.encode import ColorTags, Encoder, PngSink, open_encoder
 from rife_core.video.formats import AV1_MIN_SIDE, GIF_MAX_FRAMES, GIF_MAX_SIDE
@@ -44,6 +44,7 @@ from rife_core.video.join import StreamJoiner
 from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
 from rife_core.video.pairs import Frame, PairStats, interpolate_timed
 from rife_core.video.probe import VideoInfo, check_limits, probe
+from rife_core.video.resume import Resume, index_frames, plan_resume
 from rife_core.video.scenes import CutDetector
 from rife_core.video.schedule import EndRule, OutputClock
 from rife_core.video.sniff import plain_reason
@@ -271,6 +272,10 @@ class _Pipeline:
         self.outputs: Channel[Frame] = Channel(options.batch_size * per_pair + 2, self.stop)
         self.detector = CutDetector(info.fps) if options.use_scene_detection else None
         self.repeats = RepeatFilter() if options.dedup else None
+        self.resume: Resume | None = None
+        self.first_frame: np.ndarray | None = None
+        if self.segment is not None and self.segment.out_start > 0 and not options.dedup:
+            self._plan_seek()
         # Where the output frames become YUV: on the model's device (default on CUDA, where the CPU is
         # x264's), and then generated frames are handed to the encoder without leaving that device.
         self.device = getattr(self.model, "device", None) or torch.device("cpu")
@@ -304,6 +309,55 @@ class _Pipeline:
             self.say("INFO", "chapters dropped: " + ("the output is retimed" if not options.use_calculated_fps
                                                      else f"a {container} file holds none"))
 
+    def _plan_seek(self) -> None:
+        """A segment starts decoding at a key frame before its window (`resume`), not at the input's start."""
+        info = self.info
+        origin = info.start_time if info.start_time is not None else Fraction(info.start_s)
+        self.resume = plan_resume(info, index_frames(info.path, info.stream_index, origin), self.clock_rate,
+                                  self.options.batch_size, self.window[0])
+        if self.resume is None:
+            return
+        if self.options.loop:  # the wrap pair needs the first frame, and the cut detector its picture
+            self.first_frame = next(iter(decode_frames(info, deep=self.deep)))
+            if self.detector is not None:
+                first = self.first_frame
+                self.detector.remember_first(first if first.dtype == np.uint8 else (first >> 8).astype(np.uint8))
+        self.say("INFO", f"decoding from input frame {self.resume.index} (a key frame before the segment), "
+                         f"not from the start")
+
+    def _frames(self, start: StartAt | None) -> Iterator[tuple[np.ndarray, Fraction]]:
+        limits = self.options.limits
+        return decode_frames(
+            self.info,
+            max_frames=limits.max_frames,
+            max_output_frames=(min(limits.max_output_frames or GIF_MAX_FRAMES, GIF_MAX_FRAMES)
+                               if self.fmt.codec == "gif" else limits.max_output_frames),
+            num_frames=self.decode_n,
+            loop=self.options.loop,
+            log=self.say,
+            stats=self.decode_stats,
+            deep=self.deep,
+            start=start,
+            timed=True,
+        )
+
+    def _decoded(self) -> Iterator[tuple[np.ndarray, Fraction]]:
+        """The timed frames from the input's start, or from the segment's key frame (`resume`): by a seek,
+        or, where the seek does not land on that frame, by decoding from the start and skipping to it."""
+        if self.resume is None:
+            yield from self._frames(None)
+            return
+        start = StartAt(self.resume.index, self.resume.pts)
+        try:
+            yield from self._frames(start)
+            return
+        except SeekMissed as e:
+            self.say("INFO", f"seek to input frame {start.index} missed ({e}); decoding from the start instead")
+        self.decode_stats = DecodeStats()
+        for index, item in enumerate(self._frames(None)):
+            if index >= start.index:
+                yield item
+
     def _describe_segment(self) -> None:
         segment, (low, high) = self.segment, self.window
         assert segment is not None
@@ -331,19 +385,8 @@ class _Pipeline:
     def decode(self, stage: _Stage) -> None:
         """Decode thread: timed frames, cut flags, repeats dropped; into `inputs`."""
         try:
-            frames = decode_frames(
-                self.info,
-                max_frames=self.options.limits.max_frames,
-                max_output_frames=(min(self.options.limits.max_output_frames or GIF_MAX_FRAMES, GIF_MAX_FRAMES)
-                                   if self.fmt.codec == "gif" else self.options.limits.max_output_frames),
-                num_frames=self.decode_n,
-                loop=self.options.loop,
-                log=self.say,
-                stats=self.decode_stats,
-                deep=self.deep,
-                timed=True,
-            )
-            count = 0
+            frames = self._decoded()
+            count = self.resume.index if self.resume is not None else 0
             pending: tuple[np.ndarray, Fraction, bool] | None = None  # a repeat kept back: it may be the last
             while True:
                 t0 = time.perf_counter()
@@ -396,6 +439,8 @@ class _Pipeline:
             stats=self.stats,
             on_device=self.yuv_on_device,
             window=self.window,
+            resume=self.resume,
+            first_frame=self.first_frame,
         )
 
     def interpolate(self) -> None:

@@ -10,6 +10,7 @@ chunk start.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,12 +42,19 @@ def _keyframes(path: Path) -> list[int]:
         return [i for i, p in enumerate(packets) if p.is_keyframe]
 
 
-def _whole_and_split(tmp_path: Path, src: Path, model, count: int, **options) -> tuple[VideoResult, VideoResult, list[Segment]]:
+def _whole_and_split(tmp_path: Path, src: Path, model, count: int, seeks: int | None = None,
+                     **options) -> tuple[VideoResult, VideoResult, list[Segment]]:
+    """The whole run and the split one; `seeks`: how many segments must start decoding at a key frame
+    (`resume`) rather than at the input's start (default: all but the first)."""
     whole = interpolate_video(src, tmp_path / "whole.mp4", InterpolationOptions(frames_dir=tmp_path / "whole", **options), model)
     split_options = InterpolationOptions(frames_dir=tmp_path / "split", **options)
     segments = plan_segments(src, split_options, count=count)
     assert len(segments) == count
-    split = interpolate_split(src, tmp_path / "split.mp4", split_options, model, segments)
+    logs: list[str] = []
+    split = interpolate_split(src, tmp_path / "split.mp4", split_options, model, segments,
+                              log=lambda level, message: logs.append(message))
+    seeked = [m for m in logs if m.startswith("decoding from input frame")]
+    assert len(seeked) == (count - 1 if seeks is None else seeks), seeked
     return whole, split, segments
 
 
@@ -108,7 +116,7 @@ def test_split_target_fps_and_variable_rate(tmp_path: Path, blend) -> None:
     same file, the click where the whole run has it."""
     times = [Fraction(i, 30) for i in range(20)] + [Fraction(20, 30) + Fraction(i, 24) for i in range(1, 21)]
     frames = [moving_square(i, 64, 48) for i in range(len(times))]
-    src = write_timed(tmp_path / "in.mp4", frames, times, click_at=1.2)
+    src = write_timed(tmp_path / "in.mp4", frames, times, click_at=1.2, gop=6)
     whole, split, _ = _whole_and_split(tmp_path, src, blend, 3, target_fps=Fraction(60))
     frames_out = _same_frames(tmp_path)
     _same_file(tmp_path, frames_out)
@@ -119,9 +127,25 @@ def test_split_target_fps_and_variable_rate(tmp_path: Path, blend) -> None:
 def test_split_with_dedup(tmp_path: Path, blend) -> None:
     pictures = [moving_square(i // 2, 64, 48) for i in range(40)]  # shown on twos
     src = write_video(tmp_path / "in.mp4", pictures, rate=24, options={"g": "6", "qp": "0"})
-    whole, split, _ = _whole_and_split(tmp_path, src, blend, 2, dedup=True)
+    whole, split, _ = _whole_and_split(tmp_path, src, blend, 2, seeks=0, dedup=True)  # dedup decodes from the start
     _same_frames(tmp_path)
     assert split.dropped_frames == whole.dropped_frames > 0
+
+
+def test_a_missed_seek_decodes_from_the_start(tmp_path: Path, blend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the seek does not land on the planned key frame (here: a plan with a wrong pts), the segment
+    decodes from the start and skips to that frame: still the whole run's frames."""
+    real = pipeline_module.plan_resume
+
+    def off_by_one(*args, **kwargs):
+        resume = real(*args, **kwargs)
+        return resume if resume is None else replace(resume, pts=resume.pts + 1)
+
+    monkeypatch.setattr(pipeline_module, "plan_resume", off_by_one)
+    src = _scene_cut_clip(tmp_path / "in.mp4", 21)
+    whole, split, _ = _whole_and_split(tmp_path, src, blend, 3, num_frames=2, loop=True, use_scene_detection=True)
+    _same_frames(tmp_path)
+    assert split.scene_cuts == whole.scene_cuts == [0, 21]
 
 
 def test_plan_segments_declines_what_it_cannot_split(tmp_path: Path) -> None:
