@@ -11,9 +11,8 @@ frames numbered in its range (`pairs.interpolate_timed`'s `window`). So the join
 exactly the whole job's frames whatever the options are, each made once; a boundary is the output
 frame shown at an input frame's own time, so no pair is split between two segments. Boundaries
 sit at the input's key frames (where encoders put scene cuts, and where a later seek can start
-decoding), about `segment_s` apart. A segment decodes the input from its start up to the end of its
-range (the frames before it are decoded but not converted by the model); only the model and the
-encoder, the costly stages, are split.
+decoding), about `segment_s` apart. A segment seeks to a key frame shortly before its range and
+picks up the whole job's state there (`resume`); it reads on only as far as its range's last batch.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -29,12 +27,10 @@ from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import av
-
 from rife_core.video.join import StreamJoiner
 from rife_core.video.options import InterpolationOptions, VideoResult
 from rife_core.video.pipeline import _Pipeline
-from rife_core.video.probe import open_input
+from rife_core.video.resume import index_frames
 from rife_core.video.timing import ON_FRAME
 
 if TYPE_CHECKING:
@@ -71,28 +67,6 @@ class Segment:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
-def keyframe_times(path: Path, stream_index: int, origin: Fraction) -> tuple[list[Fraction], list[Fraction]]:
-    """(every frame's time, the key frames' times), sorted, from `origin` (the first shown frame):
-    demuxing only, as `probe.scan_times` does."""
-    times: list[Fraction] = []
-    keys: list[Fraction] = []
-    with open_input(path) as container:
-        stream = container.streams[stream_index]
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0 or packet.pts is None or packet.time_base is None or packet.is_discard:
-                    continue
-                when = Fraction(packet.pts) * Fraction(packet.time_base) - origin
-                if when < 0:
-                    continue
-                times.append(when)
-                if packet.is_keyframe:
-                    keys.append(when)
-        except av.FFmpegError:
-            pass  # a damaged tail: the frames before it still count
-    return sorted(times), sorted(keys)
-
-
 def plan_segments(input_path: str | os.PathLike[str], options: InterpolationOptions, segment_s: float | None = None,
                   count: int | None = None, log: LogFn | None = None) -> list[Segment]:
     """About one segment per `segment_s` seconds of input (or exactly `count` where the input's key frames
@@ -112,14 +86,15 @@ def plan_segments(input_path: str | os.PathLike[str], options: InterpolationOpti
         say("INFO", f"not split: {duration:.1f} s of input makes one segment")
         return []
     origin = info.start_time if info.start_time is not None else Fraction(info.start_s)
-    times, keys = keyframe_times(info.path, info.stream_index, origin)
+    demuxed = index_frames(info.path, info.stream_index, origin)
+    times = demuxed.times
     if len(times) < 2 * wanted:
         say("INFO", "not split: too few frames with timestamps to place segment boundaries")
         return []
     # Constant-rate input is timed on its exact grid, as the pipeline times it; else by its timestamps.
     grid = timing is None or timing.constant
     frame_time = (lambda i: Fraction(i) / info.fps) if grid else (lambda i: times[i])
-    keys_at = sorted({bisect_left(times, k) for k in keys})
+    keys_at = [i for i, key in enumerate(demuxed.keys) if key]
     step = len(times) / wanted
     starts: list[int] = [0]
     for i in range(1, wanted):
