@@ -68,6 +68,9 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
     run.add_argument("--keep-location", action="store_true", help="keep the input's GPS/location tags")
     run.add_argument("--frames-dir", type=Path, help="also write every output frame as PNG into this folder")
     run.add_argument("--batch-size", type=int, default=4, metavar="B", help="frame pairs per model call (default 4)")
+    run.add_argument("--encode-segments", type=int, default=0, metavar="E",
+                     help="encoders at once on consecutive chunks of the output, joined by stream copy "
+                          "(default 0: one x264 per 4 CPU cores)")
 
     models = commands.add_parser("models", help="list the known models, or fetch one", parents=[common])
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
@@ -136,6 +139,7 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             keep_location_metadata=args.keep_location,
             target_fps=target,
             dedup=args.dedup,
+            encode_segments=args.encode_segments,
         )
     except ValueError as e:
         parser.error(str(e))

@@ -41,6 +41,15 @@ LogFn = Callable[[str, str], None]
 REORDER_WINDOW = 4
 
 
+@dataclass(frozen=True)
+class StartAt:
+    """Start decoding at input frame `index`, a key frame whose timestamp is `pts` (in the stream's time
+    base): a segment of a split job seeks there instead of decoding the input from its start."""
+
+    index: int
+    pts: int
+
+
 @dataclass
 class DecodeStats:
     """What decoding had to work around; filled in as `decode_frames` goes."""
@@ -75,13 +84,13 @@ class FrameTimes:
     interval of the average rate after the previous frame, and time never goes backwards.
     """
 
-    def __init__(self, info: VideoInfo) -> None:
+    def __init__(self, info: VideoInfo, first_index: int = 0) -> None:
         timing = info.timing
         self.grid = timing is None or timing.constant
         self.fps = timing.fps if timing is not None else info.fps
         self.origin = info.start_time if info.start_time is not None else Fraction(info.start_s)
         self.last: Fraction | None = None
-        self.count = 0
+        self.count = first_index
         self.missing = 0
         self._heap: list[Fraction] = []
 
@@ -115,11 +124,11 @@ class FrameTimes:
 @overload
 def decode_frames(info: VideoInfo, *, max_frames: int | None = ..., max_output_frames: int | None = ...,
                   num_frames: int = ..., loop: bool = ..., log: LogFn | None = ..., stats: DecodeStats | None = ...,
-                  deep: bool = ..., timed: Literal[False] = ...) -> Iterator[np.ndarray]: ...
+                  deep: bool = ..., start: StartAt | None = ..., timed: Literal[False] = ...) -> Iterator[np.ndarray]: ...
 @overload
 def decode_frames(info: VideoInfo, *, max_frames: int | None = ..., max_output_frames: int | None = ...,
                   num_frames: int = ..., loop: bool = ..., log: LogFn | None = ..., stats: DecodeStats | None = ...,
-                  deep: bool = ..., timed: Literal[True]) -> Iterator[tuple[np.ndarray, Fraction]]: ...
+                  deep: bool = ..., start: StartAt | None = ..., timed: Literal[True]) -> Iterator[tuple[np.ndarray, Fraction]]: ...
 def decode_frames(
     info: VideoInfo,
     *,
@@ -130,6 +139,7 @@ def decode_frames(
     log: LogFn | None = None,
     stats: DecodeStats | None = None,
     deep: bool = False,
+    start: StartAt | None = None,
     timed: bool = False,
 ) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, Fraction]]:
     """Yield the frames of `info.path` in presentation order (uint16 RGB with `deep`); with `timed`, as
@@ -137,13 +147,14 @@ def decode_frames(
 
     The probe's frame count is only an estimate for some containers, so the frame and output
     limits are enforced here too, as frames arrive. `stats`, when given, is filled in with what
-    was skipped and whether the input looks truncated.
+    was skipped and whether the input looks truncated. With `start`, decoding begins at that key
+    frame (a seek), and the frames are numbered and timed from it as from the whole input.
     """
     frames = _decode(info, max_frames, max_output_frames, num_frames, loop, log,
-                     stats if stats is not None else DecodeStats(), deep)
+                     stats if stats is not None else DecodeStats(), deep, start)
     if not timed:
         return (rgb for rgb, _ in frames)
-    return _timed(frames, FrameTimes(info))
+    return _timed(frames, FrameTimes(info, start.index if start is not None else 0))
 
 
 def _timed(frames: Iterator[tuple[np.ndarray, av.VideoFrame]], clock: FrameTimes) -> Iterator[tuple[np.ndarray, Fraction]]:
@@ -168,13 +179,17 @@ def _decode(
     log: LogFn | None,
     stats: DecodeStats,
     deep: bool,
+    start: StartAt | None = None,
 ) -> Iterator[tuple[np.ndarray, av.VideoFrame]]:
-    count = 0
+    count = start.index if start is not None else 0
     skipped = 0
     broke_off: str | None = None
     with open_input(info.path) as container:
         stream = next(s for s in container.streams.video if s.index == info.stream_index)
         stream.thread_type = "AUTO"
+        if start is not None:
+            container.seek(start.pts, stream=stream, backward=True, any_frame=False)
+        leading = start is not None  # frames shown before the key frame (an open GOP's) are not ours
         packets = container.demux(stream)
         while True:
             try:
@@ -198,6 +213,13 @@ def _decode(
             for frame in frames:
                 if not isinstance(frame, av.VideoFrame):
                     continue
+                if leading:
+                    assert start is not None
+                    if frame.pts is not None and frame.pts < start.pts:
+                        continue
+                    if frame.pts != start.pts:
+                        raise SeekMissed(f"the seek landed on pts {frame.pts}, not the key frame's {start.pts}")
+                    leading = False
                 count += 1
                 stats.frames = count
                 if max_frames is not None and count > max_frames:
@@ -212,6 +234,10 @@ def _decode(
                     )
                 yield _to_rgb(frame, info, deep), frame
     _report(info, stats, broke_off, log)
+
+
+class SeekMissed(Exception):
+    """A seek did not land on the key frame it was planned for (the caller decodes from the start)."""
 
 
 def _report(info: VideoInfo, stats: DecodeStats, broke_off: str | None, log: LogFn | None) -> None:

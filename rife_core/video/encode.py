@@ -218,10 +218,12 @@ def _planar_frame(planes: np.ndarray, width: int, height: int) -> av.VideoFrame:
 class PngSink:
     """Every output frame as frame_000000.png... in a folder: lossless, for inspection and tests."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, first: int = 0) -> None:
+        """`first`: the number of the first frame written (a segment of a split job numbers its frames
+        as the whole output does, so the segments' folders together hold the whole job's frames)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.frames = 0
+        self.frames = first
 
     def write(self, rgb: np.ndarray) -> None:
         """uint8 frames become 8-bit PNGs, uint16 (deep) frames 16-bit ones."""

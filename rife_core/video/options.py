@@ -6,9 +6,11 @@ results without pulling in the pipeline's heavy dependencies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from rife_core.video.formats import OutputFormat
 from rife_core.video.timing import parse_rate
@@ -63,6 +65,11 @@ class InterpolationOptions:
     `use_calculated_fps` and `fps` then play no part. `dedup` drops input frames that repeat their
     predecessor (animation on twos, stalled captures) before interpolation, so their slots are
     interpolated between the distinct frames at their true times.
+
+    `encode_segments` is how many encoders write consecutive chunks of the output at once (each
+    chunk starts with a key frame; the chunks are joined by stream copy): x264 gains far more from
+    several instances than from more threads in one. 0 picks by the CPU count
+    (`rife_core.video.chunks.encoder_count`); 1 is one encoder, as before.
     """
 
     num_frames: int = 1
@@ -81,12 +88,15 @@ class InterpolationOptions:
     keep_location_metadata: bool = False
     target_fps: Fraction | None = None
     dedup: bool = False
+    encode_segments: int = 1
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.encode_segments < 0:
+            raise ValueError(f"encode_segments must be >= 0 (0: by CPU count), got {self.encode_segments}")
         if self.preset is not None and self.preset not in X264_PRESETS:
             raise ValueError(f"preset must be one of {', '.join(X264_PRESETS)}, got {self.preset!r}")
         if not 0 <= self.crf <= 51:
@@ -149,3 +159,26 @@ class VideoResult:
     generated_frames: int = 0
     kept_frames: int = 0
     dropped_frames: int = 0
+    # For one segment of a split job (rife_core.video.segments): its first frame's number in the
+    # whole output, and how many output intervals the last frame of the whole output lasts.
+    first_output_frame: int = 0
+    last_frame_ticks: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (rates as "a/b" strings): a segment's result travels to the job that joins it."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, (Fraction, Path)) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VideoResult:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["output_path"] = Path(values["output_path"])
+        for name in ("input_fps", "output_fps"):
+            values[name] = Fraction(values[name])
+        values["scene_cuts"] = list(values.get("scene_cuts", []))
+        values["warnings"] = list(values.get("warnings", []))
+        return cls(**values)

@@ -10,6 +10,14 @@ A pair that straddles a scene cut never reaches the model: its slots repeat the 
 (t < 0.5 the earlier one, otherwise the later one), because warping one shot into another only
 makes a ghostly mix. With `loop` the last frame is paired with the first as well, and the output
 stops after those in-between frames, so that playing it on repeat shows the first frame once.
+
+A `window` of output frame numbers makes one segment of a split job: every pair is still formed and
+every output frame still numbered exactly as in the whole job (the clock, cuts and repeats are
+decided from the same frames), but the model only makes, and the stream only yields, the frames
+whose numbers fall in the window; the pairs after it are never read. The model's batches are
+the whole job's (a batch that straddles a window's edge is made whole), because its rounding
+depends on what a pair is batched with. So the segments of a job, joined, are exactly the whole
+job's frames.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from rife_core.video.resume import Resume
 from rife_core.video.schedule import EndRule, OutputClock
 
 if TYPE_CHECKING:
@@ -38,6 +47,13 @@ class _Pair:
     cut: bool
     ts: list[Fraction] = field(default_factory=list)  # one per output frame; 0 = `first` itself
     index: int = 0  # input frame number of `first`
+    start: int = 0  # output frame number of ts[0]
+    keep: list[bool] = field(default_factory=list)  # per output frame: inside the window (yielded)
+
+    def made(self) -> list[float]:
+        """The timesteps the model makes for this pair: every one but the first frame itself (also those
+        outside the window: see `run`)."""
+        return [float(t) for t in self.ts if t]
 
 
 @dataclass
@@ -56,8 +72,7 @@ class PairStats:
 
 def _run_model(model: Interpolator, todo: list[_Pair], on_device: bool) -> list[list[Frame]]:
     """The generated frames of each pair in `todo`, in its timestep order (t = 0 slots excluded)."""
-    first = [p.ts for p in todo]
-    ts_lists = [[float(t) for t in ts if t] for ts in first]
+    ts_lists = [p.made() for p in todo]
     if all(ts == ts_lists[0] for ts in ts_lists):
         a = torch.from_numpy(np.stack([p.first for p in todo]))
         b = torch.from_numpy(np.stack([p.second for p in todo]))
@@ -106,6 +121,9 @@ def interpolate_timed(
     before_batch: Callable[[], None] | None = None,
     stats: PairStats | None = None,
     on_device: bool = False,
+    window: tuple[int, int | None] | None = None,
+    resume: Resume | None = None,
+    first_frame: np.ndarray | None = None,
 ) -> Iterator[Frame]:
     """Yield the output frames for `frames`, an iterable of (rgb frame, its time in seconds from the
     first frame, cut before this frame), as `clock` places them; `end` says where the output stops.
@@ -115,28 +133,45 @@ def interpolate_timed(
     `loop_cut` is asked at the end, when `loop` is set, whether last -> first is a cut; the wrap pair
     lasts `end.last_duration`. `before_batch` runs before every model call (the pipeline checks for
     cancellation there). A batch holds `batch_size` pairs that have frames to make.
+    `window` = (first, end) yields only the output frames numbered first <= k < end (end None: to the
+    end of the job); see the module's docstring. With `resume`, `frames` starts at that input frame
+    (a segment's seek, `resume`) and the clock, the numbering and the batch are the whole job's there;
+    `first_frame` is then the input's first frame, for `loop`'s wrap pair.
     """
     stats = stats if stats is not None else PairStats()
+    low, high = window if window is not None else (0, None)
     pending: list[_Pair] = []
-    busy = 0  # pairs in `pending` that have in-between frames
-    first: np.ndarray | None = None
+    busy = resume.busy if resume is not None else 0  # pairs in the batch that have in-between frames
+    first: np.ndarray | None = first_frame
     previous: np.ndarray | None = None
     previous_time = Fraction(0)
+    numbered = resume.numbered if resume is not None else 0  # output frames numbered so far, in and out of the window
+    clock.next = numbered
+
+    def inside(k: int) -> bool:
+        return k >= low and (high is None or k < high)
 
     def run(batch: list[_Pair]) -> Iterator[Frame]:
-        todo = [p for p in batch if not p.cut and any(p.ts)]
-        generated: Iterator[list[Frame]] = iter(())
+        # A batch is the whole job's batch, made whole even where the window takes only part of it: the
+        # model's rounding depends on what it is batched with, so only the same batches make the same frames.
         if before_batch is not None:
             before_batch()
+        if not any(any(p.keep) for p in batch):
+            return  # wholly outside the window: nothing to make
+        todo = [p for p in batch if not p.cut and p.made()]
+        generated: Iterator[list[Frame]] = iter(())
         if todo:
             start = time.perf_counter()
             generated = iter(_run_model(model, todo, on_device))
             stats.inference_s += time.perf_counter() - start
             stats.model_calls += 1
         for pair in batch:
-            made = iter(next(generated)) if not pair.cut and any(pair.ts) else None
+            made = iter(next(generated)) if not pair.cut and pair.made() else None
             shown = False
-            for t in pair.ts:
+            for t, kept in zip(pair.ts, pair.keep, strict=True):
+                picture = next(made) if made is not None and t else None
+                if not kept:
+                    continue
                 if t == 0:
                     if not shown:
                         stats.kept_frames += 1
@@ -144,45 +179,63 @@ def interpolate_timed(
                     yield pair.first
                     continue
                 stats.generated_frames += 1
-                if made is None:
+                if picture is None:
                     yield pair.first if t < Fraction(1, 2) else pair.second
                 else:
-                    yield next(made)
+                    yield picture
+
+    def number(pair: _Pair, cut_at: int) -> _Pair:
+        """Give the pair's output frames their numbers and mark those in the window; the pair's cut
+        is reported by the segment that holds its first output frame (each cut once over a job)."""
+        nonlocal numbered
+        pair.start = numbered
+        pair.keep = [inside(numbered + j) for j in range(len(pair.ts))]
+        numbered += len(pair.ts)
+        if pair.cut and inside(pair.start):
+            stats.cuts.append(cut_at)
+        return pair
 
     def add(pair: _Pair) -> Iterator[Frame]:
         nonlocal pending, busy
         pending.append(pair)
-        busy += any(pair.ts)
+        busy += bool(pair.made())
         if busy >= batch_size:
             yield from run(pending)
             pending, busy = [], 0
 
-    index = -1
-    for index, (frame, when, cut) in enumerate(frames):
+    def past_window() -> bool:
+        return high is not None and numbered >= high and not pending
+
+    first_index = resume.index if resume is not None else 0
+    index = first_index - 1
+    for index, (frame, when, cut) in enumerate(frames, start=first_index):
         stats.input_frames = index + 1
         if previous is None:
-            first = frame
+            first = first if first is not None else frame
         else:
-            if cut:
-                stats.cuts.append(index)
-            yield from add(_Pair(previous, frame, cut, clock.between(previous_time, when), index - 1))
+            yield from add(number(_Pair(previous, frame, cut, clock.between(previous_time, when), index - 1), index))
+            if past_window():
+                break  # the rest of the input is another segment's
         previous, previous_time = frame, max(when, previous_time)
-    if previous is None:
+    if previous is None or past_window():
+        return
+    if high is not None and numbered >= high:
+        yield from run(pending)  # the input ended inside the window's last batch
         return
     stats.last_time = previous_time
     if loop and first is not None and stats.input_frames >= 2:
         wrap_cut = bool(loop_cut()) if loop_cut is not None else False
-        if wrap_cut:
-            stats.cuts.append(0)
         ts = clock.between(previous_time, previous_time + end.last_duration)
-        pending.append(_Pair(previous, first, wrap_cut, ts, index))
-        busy += any(ts)
-        for start in range(0, len(pending), max(batch_size, 1)):
-            yield from run(pending[start : start + batch_size])
+        yield from add(number(_Pair(previous, first, wrap_cut, ts, index), 0))
+        if pending:
+            yield from run(pending)
         return
     if pending:
         yield from run(pending)
     for real in clock.finish(previous_time, end):
+        numbered += 1
+        if not inside(numbered - 1):
+            continue
         if real:
             stats.kept_frames += 1
         else:

@@ -33,15 +33,18 @@ import torch
 from rife_core.errors import CancelledError, InvalidVideoError, LimitExceededError, TooFewFramesError
 from rife_core.video.audio import AudioTrack, plan_audio
 from rife_core.video.channel import Channel, Stopped
+from rife_core.video.chunks import ChunkedEncoder, chunk_frames, encoder_count
 from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
-from rife_core.video.decode import DecodeStats, decode_frames
+from rife_core.video.decode import DecodeStats, SeekMissed, StartAt, decode_frames
 from rife_core.video.dedup import RepeatFilter
 from rife_core.video.encode import ColorTags, Encoder, PngSink, open_encoder
 from rife_core.video.formats import AV1_MIN_SIDE, GIF_MAX_FRAMES, GIF_MAX_SIDE
 from rife_core.video.gif import GifEncoder
+from rife_core.video.join import StreamJoiner
 from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
 from rife_core.video.pairs import Frame, PairStats, interpolate_timed
 from rife_core.video.probe import VideoInfo, check_limits, probe
+from rife_core.video.resume import Resume, index_frames, plan_resume
 from rife_core.video.scenes import CutDetector
 from rife_core.video.schedule import EndRule, OutputClock
 from rife_core.video.sniff import plain_reason
@@ -50,6 +53,7 @@ from rife_core.video.yuv import DeviceYuv420p
 
 if TYPE_CHECKING:
     from rife_core.interpolator import Interpolator
+    from rife_core.video.segments import Segment
 
 LogFn = Callable[[str, str], None]
 ProgressFn = Callable[[Progress], None]
@@ -129,9 +133,12 @@ class _Pipeline:
     written by one thread only."""
 
     def __init__(self, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
-                 options: InterpolationOptions, model: Interpolator, progress: ProgressFn | None,
-                 log: LogFn | None, should_cancel: Callable[[], bool] | None) -> None:
+                 options: InterpolationOptions, model: Interpolator | None, progress: ProgressFn | None,
+                 log: LogFn | None, should_cancel: Callable[[], bool] | None, segment: Segment | None = None) -> None:
         self.started = time.perf_counter()
+        self.segment = segment
+        # Output frame numbers this run writes: all of them, or one segment's (see `pairs`).
+        self.window: tuple[int, int | None] = (segment.out_start, segment.out_end) if segment else (0, None)
         self.input_path = input_path
         self.output_path = Path(output_path)
         self.options = options
@@ -181,6 +188,8 @@ class _Pipeline:
         total = self.expected
         if self.decoded_total is not None and self.options.target_fps is None and self.timing_label == "constant":
             total = output_frame_count(self.decoded_total, self.options.num_frames, self.options.loop)
+        low, high = self.window
+        total = max(0, (total if high is None else min(total, high)) - low)
         done = self.written
         elapsed = now - self.started
         self.progress(
@@ -197,8 +206,8 @@ class _Pipeline:
 
     # --- plan ---
 
-    def plan(self) -> None:
-        """Probe the input and decide the output clock, its rate, its length and the audio."""
+    def plan_clock(self) -> None:
+        """Probe the input and decide the output clock, its rate and its length."""
         options, n = self.options, self.options.num_frames
         info = self.info = probe(self.input_path, options.limits, self.say)
         timing = info.timing
@@ -226,6 +235,12 @@ class _Pipeline:
         _check_output_size(info, options, self.expected)
         _describe(info, options, self.out_fps, self.expected, self.say)
         self._describe_timing(clock_rate)
+        self.clock_rate = clock_rate
+
+    def plan(self) -> None:
+        """`plan_clock`, then the output: encoder, audio, metadata, the channels between the stages."""
+        self.plan_clock()
+        options, info, n, clock_rate = self.options, self.info, self.options.num_frames, self.clock_rate
         fmt = self.fmt = options.output
         container = self.container = fmt.resolved_container
         duration_kept = options.use_calculated_fps or options.target_fps is not None
@@ -237,6 +252,9 @@ class _Pipeline:
         # that much later (in whole output intervals) and the audio moves with it, so the offset
         # between the two is the input's.
         self.first_pts = 0
+        if self.segment is not None:
+            self._describe_segment()
+            self.audio = None  # the join muxes the audio once, over the whole
         if self.audio is not None and info.audio is not None and info.audio.start_s < info.start_s:
             self.first_pts = round((info.start_s - info.audio.start_s) * self.out_fps)
             self.audio.start_video_at(float(self.first_pts / self.out_fps))
@@ -254,6 +272,10 @@ class _Pipeline:
         self.outputs: Channel[Frame] = Channel(options.batch_size * per_pair + 2, self.stop)
         self.detector = CutDetector(info.fps) if options.use_scene_detection else None
         self.repeats = RepeatFilter() if options.dedup else None
+        self.resume: Resume | None = None
+        self.first_frame: np.ndarray | None = None
+        if self.segment is not None and self.segment.out_start > 0 and not options.dedup:
+            self._plan_seek()
         # Where the output frames become YUV: on the model's device (default on CUDA, where the CPU is
         # x264's), and then generated frames are handed to the encoder without leaving that device.
         self.device = getattr(self.model, "device", None) or torch.device("cpu")
@@ -262,7 +284,8 @@ class _Pipeline:
                                                        nvenc_cannot_open)
         if encoder_note:  # a fallback is a warning only when NVENC was asked for by name
             self.say("WARN" if self.hw_encoder is None and options.video_encoder == "nvenc" else "INFO", encoder_note)
-        plan = plan_codec(fmt, self.bits, options.crf, self.preset, info.hdr, self.hw_encoder)
+        plan = self.codec_plan = plan_codec(fmt, self.bits, options.crf, self.preset, info.hdr, self.hw_encoder)
+        self.encoders = encoder_count(options.encode_segments, plan)
         yuv_on_device = options.yuv_on_model_device
         yuv_on_device = self.device.type == "cuda" if yuv_on_device is None else yuv_on_device
         self.yuv_on_device = yuv_on_device and plan.accepts_yuv420p_planes and not self.deep
@@ -273,12 +296,75 @@ class _Pipeline:
             settings = ", ".join(f"{k} {v}" for k, v in plan.options.items() if not k.endswith("-params"))
             self.say("INFO", f"encoder: {plan.encoder} {plan.pix_fmt} ({plan.bits}-bit) in {container}, "
                              f"{settings or 'defaults'}")
+        if self.encoders > 1:
+            threads = max(1, (os.cpu_count() or 1) // self.encoders)
+            self.say("INFO", f"encoding: {self.encoders} encoders at once on consecutive chunks of "
+                             f"{chunk_frames(float(self.out_fps))} frames, {threads} thread(s) each, joined by stream copy")
         images = container in ("gif", "webp")
         self.tags = info.container_metadata.output_tags(options.keep_location_metadata) if not images else {}
         self.chapters = info.container_metadata.chapters if options.use_calculated_fps and not images else ()
-        if info.container_metadata.chapters and not self.chapters:
+        if self.segment is not None:
+            self.tags, self.chapters = {}, ()  # written by the join
+        elif info.container_metadata.chapters and not self.chapters:
             self.say("INFO", "chapters dropped: " + ("the output is retimed" if not options.use_calculated_fps
                                                      else f"a {container} file holds none"))
+
+    def _plan_seek(self) -> None:
+        """A segment starts decoding at a key frame before its window (`resume`), not at the input's start."""
+        info = self.info
+        origin = info.start_time if info.start_time is not None else Fraction(info.start_s)
+        self.resume = plan_resume(info, index_frames(info.path, info.stream_index, origin), self.clock_rate,
+                                  self.options.batch_size, self.window[0])
+        if self.resume is None:
+            return
+        if self.options.loop:  # the wrap pair needs the first frame, and the cut detector its picture
+            self.first_frame = next(iter(decode_frames(info, deep=self.deep)))
+            if self.detector is not None:
+                first = self.first_frame
+                self.detector.remember_first(first if first.dtype == np.uint8 else (first >> 8).astype(np.uint8))
+        self.say("INFO", f"decoding from input frame {self.resume.index} (a key frame before the segment), "
+                         f"not from the start")
+
+    def _frames(self, start: StartAt | None) -> Iterator[tuple[np.ndarray, Fraction]]:
+        limits = self.options.limits
+        return decode_frames(
+            self.info,
+            max_frames=limits.max_frames,
+            max_output_frames=(min(limits.max_output_frames or GIF_MAX_FRAMES, GIF_MAX_FRAMES)
+                               if self.fmt.codec == "gif" else limits.max_output_frames),
+            num_frames=self.decode_n,
+            loop=self.options.loop,
+            log=self.say,
+            stats=self.decode_stats,
+            deep=self.deep,
+            start=start,
+            timed=True,
+        )
+
+    def _decoded(self) -> Iterator[tuple[np.ndarray, Fraction]]:
+        """The timed frames from the input's start, or from the segment's key frame (`resume`): by a seek,
+        or, where the seek does not land on that frame, by decoding from the start and skipping to it."""
+        if self.resume is None:
+            yield from self._frames(None)
+            return
+        start = StartAt(self.resume.index, self.resume.pts)
+        try:
+            yield from self._frames(start)
+            return
+        except SeekMissed as e:
+            self.say("INFO", f"seek to input frame {start.index} missed ({e}); decoding from the start instead")
+        self.decode_stats = DecodeStats()
+        for index, item in enumerate(self._frames(None)):
+            if index >= start.index:
+                yield item
+
+    def _describe_segment(self) -> None:
+        segment, (low, high) = self.segment, self.window
+        assert segment is not None
+        to = f"up to {high - 1}" if high is not None else "to the end"
+        span = f"{segment.start_s:.2f} s" + (f" to {segment.end_s:.2f} s" if segment.end_s is not None else " to the end")
+        self.say("INFO", f"segment {segment.index + 1}/{segment.count}: output frames {low} {to} "
+                         f"(input {span}); video only, joined with the audio afterwards")
 
     def _describe_timing(self, clock_rate: Fraction) -> None:
         info, options = self.info, self.options
@@ -299,19 +385,8 @@ class _Pipeline:
     def decode(self, stage: _Stage) -> None:
         """Decode thread: timed frames, cut flags, repeats dropped; into `inputs`."""
         try:
-            frames = decode_frames(
-                self.info,
-                max_frames=self.options.limits.max_frames,
-                max_output_frames=(min(self.options.limits.max_output_frames or GIF_MAX_FRAMES, GIF_MAX_FRAMES)
-                                   if self.fmt.codec == "gif" else self.options.limits.max_output_frames),
-                num_frames=self.decode_n,
-                loop=self.options.loop,
-                log=self.say,
-                stats=self.decode_stats,
-                deep=self.deep,
-                timed=True,
-            )
-            count = 0
+            frames = self._decoded()
+            count = self.resume.index if self.resume is not None else 0
             pending: tuple[np.ndarray, Fraction, bool] | None = None  # a repeat kept back: it may be the last
             while True:
                 t0 = time.perf_counter()
@@ -351,6 +426,7 @@ class _Pipeline:
 
     def pair(self) -> Iterator[Frame]:
         """The output frames, in order: pairs of timed input frames through the output clock and the model."""
+        assert self.model is not None, "only planning runs without a model"
         return interpolate_timed(
             self.inputs,
             self.model,
@@ -362,6 +438,9 @@ class _Pipeline:
             before_batch=self._before_batch,
             stats=self.stats,
             on_device=self.yuv_on_device,
+            window=self.window,
+            resume=self.resume,
+            first_frame=self.first_frame,
         )
 
     def interpolate(self) -> None:
@@ -377,14 +456,18 @@ class _Pipeline:
     def encode(self, stage: _Stage) -> None:
         """Encode thread: output frames into the MP4 (and PNGs), with the audio interleaved."""
         options, info = self.options, self.info
-        pngs = PngSink(options.frames_dir) if options.frames_dir is not None else None
+        pngs = PngSink(options.frames_dir, first=self.window[0]) if options.frames_dir is not None else None
         color = ColorTags.for_input(info)
         to_yuv = DeviceYuv420p(self.device, color.colorspace, color.color_range == 2) if self.yuv_on_device else None
 
-        def make(track: AudioTrack | None) -> Encoder | GifEncoder:
-            return open_encoder(self.temp_path, self.width, self.height, self.out_fps, options.crf, color, track,
-                                output=self.fmt, to_yuv420p=to_yuv, preset=self.preset, bits=self.bits,
-                                hdr=info.hdr, tags=self.tags, chapters=self.chapters, encoder=self.hw_encoder)
+        def make(track: AudioTrack | None) -> Encoder | GifEncoder | ChunkedEncoder:
+            single = open_encoder(self.temp_path, self.width, self.height, self.out_fps, options.crf, color, track,
+                                  output=self.fmt, to_yuv420p=to_yuv, preset=self.preset, bits=self.bits,
+                                  hdr=info.hdr, tags=self.tags, chapters=self.chapters, encoder=self.hw_encoder)
+            if self.encoders == 1:
+                return single
+            single.abort()  # it opened: the audio goes into this container, so the join will take it too
+            return self._chunked(color, track)
 
         try:
             encoder = make(self.audio)
@@ -406,7 +489,9 @@ class _Pipeline:
                 self.written += 1
                 stage.busy_s += time.perf_counter() - t0
             t0 = time.perf_counter()
-            encoder.last_frame_ticks = self._last_frame_ticks()
+            self.last_frame_ticks = self._last_frame_ticks()
+            # A segment's frames all last one interval; the join gives the whole output's last frame its length.
+            encoder.last_frame_ticks = self.last_frame_ticks if self.segment is None else 1
             encoder.close()
             stage.busy_s += time.perf_counter() - t0
             trouble = self.audio.problems() if self.audio is not None else None
@@ -415,6 +500,24 @@ class _Pipeline:
         except BaseException:
             encoder.abort()
             raise
+
+    def _chunked(self, color: ColorTags, track: AudioTrack | None) -> ChunkedEncoder:
+        """E encoders on consecutive chunks (`chunks`), each with its share of the cores, joined with the
+        audio, tags and chapters into the output."""
+        threads = max(1, (os.cpu_count() or 1) // self.encoders)
+        local = threading.local()
+        info = self.info
+
+        def open_part(path: Path) -> Encoder:
+            if self.yuv_on_device and not hasattr(local, "to_yuv"):  # one converter per encoder thread
+                local.to_yuv = DeviceYuv420p(self.device, color.colorspace, color.color_range == 2)
+            return Encoder(path, self.width, self.height, self.out_fps, self.options.crf, color, None, threads,
+                           getattr(local, "to_yuv", None), self.preset, output=self.fmt, bits=self.bits, hdr=info.hdr,
+                           encoder=self.hw_encoder)
+
+        joiner = StreamJoiner(self.temp_path, self.codec_plan, self.out_fps, track, tags=self.tags,
+                              chapters=self.chapters)
+        return ChunkedEncoder(self.temp_path, self.encoders, chunk_frames(float(self.out_fps)), open_part, joiner)
 
     def _last_frame_ticks(self) -> int:
         """How many output intervals the last frame lasts: where the duration is kept, the output ends
@@ -427,7 +530,7 @@ class _Pipeline:
         if self.options.target_fps is None and self.timing_label == "constant":
             return 1
         end = (self.stats.last_time + self.end.last_duration) * self.clock.rate
-        return max(1, round(end) - (self.written - 1))
+        return max(1, round(end) - (self.window[0] + self.written - 1))
 
     def _before_batch(self) -> None:
         self.flush_logs()
@@ -502,6 +605,8 @@ class _Pipeline:
             content_type=self.fmt.content_type,
             file_extension=self.fmt.extension,
             bit_depth=self.bits,
+            first_output_frame=self.window[0],
+            last_frame_ticks=getattr(self, "last_frame_ticks", 1),
         )
         if options.target_fps is not None or options.dedup:
             extra = f", {self.repeats_dropped} repeated frame(s) removed before interpolation" if options.dedup else ""
@@ -527,11 +632,15 @@ def interpolate_video(
     progress: ProgressFn | None = None,
     log: LogFn | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    segment: Segment | None = None,
 ) -> VideoResult:
     """Interpolate `input_path` into `output_path` (H.264 MP4 unless `options.output` says otherwise); the
     semantics are in `rife_core.video`.
 
+    With `segment` (from `segments.plan_segments`), only that segment's output frames are made and
+    written, video only: `segments.join_segments` joins the segments' files into the job's output.
+
     Raises InvalidVideoError, TooFewFramesError, LimitExceededError (before any inference) or
     CancelledError; on any error no output file is left behind.
     """
-    return _Pipeline(input_path, output_path, options, model, progress, log, should_cancel).run()
+    return _Pipeline(input_path, output_path, options, model, progress, log, should_cancel, segment).run()

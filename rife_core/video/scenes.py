@@ -59,6 +59,10 @@ class CutDetector:
         self._index += 1
         return bool(cuts) and self._index > 1
 
+    def remember_first(self, rgb: np.ndarray) -> None:
+        """The input's first frame, for `wraps_with_cut`, when the frames pushed start later (a segment's seek)."""
+        self._first = _thumbnail(rgb)
+
     def wraps_with_cut(self) -> bool:
         """For `loop`: whether going from the last frame back to the first is a cut, by the same score."""
         if self._first is None or self._last is None:

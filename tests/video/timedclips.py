@@ -31,9 +31,10 @@ def write_timed(
     audio_seconds: float | None = None,
     fmt: str | None = None,
     rate: Fraction | None = None,
+    gop: int | None = None,
 ) -> Path:
     """Encode `frames` losslessly (x264 qp 0) at the given `times` (seconds), plus optionally an AAC
-    track starting at `audio_start` that is silent except for a 20 ms 1 kHz burst at `click_at`."""
+    track starting at `audio_start` that is silent except for a 20 ms 1 kHz burst at `click_at`. `gop`: a key frame every `gop` frames (x264's default otherwise)."""
     h, w = frames[0].shape[:2]
     out = av.open(os.fspath(path), "w", format=fmt)
     stream = out.add_stream("libx264", rate=rate or Fraction(30))
@@ -41,6 +42,8 @@ def write_timed(
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
     stream.options = {"qp": "0", "preset": "ultrafast", "bf": "0"}
+    if gop is not None:  # a key frame every `gop` frames
+        stream.options = {**stream.options, "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
     audio = None
     if click_at is not None:
         audio = out.add_stream("aac", rate=SAMPLE_RATE)
