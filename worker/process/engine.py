@@ -101,9 +101,8 @@ class RifeEngine:
             max_output_frames=s.max_output_frames or None,
         )
         local: dict[str, Any] = {"limits": limits, "video_encoder": s.video_encoder,
-                                 "keep_location_metadata": s.keep_location_metadata}
-        if _has_option("encode_segments"):  # TEMP until the pipeline's parallel encoders land (issue 19)
-            local["encode_segments"] = s.encode_segments
+                                 "keep_location_metadata": s.keep_location_metadata,
+                                 "encode_segments": s.encode_segments}
         if s.rife_batch_size:
             local["batch_size"] = s.rife_batch_size
         if s.x264_preset:
@@ -175,15 +174,7 @@ class RifeEngine:
         from rife_core.video.segments import join_segments
 
         results = [(path, VideoResult.from_json(result)) for path, result in parts]
-        return join_segments(input_path, results, output_path, self.options(request), log=log)  # type: ignore[no-any-return]
-
-
-def _has_option(name: str) -> bool:
-    import dataclasses
-
-    from rife_core.video.options import InterpolationOptions
-
-    return name in {f.name for f in dataclasses.fields(InterpolationOptions)}
+        return join_segments(input_path, results, output_path, self.options(request), log=log)
 
 
 def load_engine(settings: Settings) -> Engine:
