@@ -31,6 +31,11 @@ model and optional progress, log and cancel callbacks. What it promises:
   (codecs.py: encoders, gif.py: palette per clip). Title, creation time and chapters are carried,
   location tags only with `keep_location_metadata`. Written under a temporary name and renamed
   when complete.
+- Encoding in parallel: `encode_segments` encoders at once on consecutive chunks of the output, each
+  starting with a key frame, joined by stream copy with the audio (`chunks`, `join`); the frames are
+  the single encoder's. Split jobs: `segments.plan_segments` cuts a job into ranges of output frames at
+  key frames, `interpolate_video(..., segment=)` makes one range anywhere (seeking to a key frame
+  before it, `resume`), `segments.join_segments` joins them: the whole job's frames, each made once.
 - Errors (rife_core.errors): InvalidVideoError, TooFewFramesError, LimitExceededError (at probe
   time, before any inference), CancelledError (between batches).
 

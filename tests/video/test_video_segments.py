@@ -213,3 +213,16 @@ def test_chunked_encoders_leave_nothing_when_cancelled(tmp_path: Path, blend, sm
         interpolate_video(src, tmp_path / "out.mp4", InterpolationOptions(num_frames=3, encode_segments=3, batch_size=2),
                           blend, should_cancel=lambda: next(asked) >= 12)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_chunked_encoders_convert_on_the_model_device_each_with_its_own_converter(tmp_path: Path, blend,
+                                                                                  small_chunks: int) -> None:
+    """The GPU worker's path (frames to yuv420p on the model's device), here on the CPU device: every
+    encoder thread gets its own converter (on CUDA, its own stream), and the pictures match."""
+    src = _scene_cut_clip(tmp_path / "in.mp4", 20, audio=False)
+    one = interpolate_video(src, tmp_path / "one.mp4", InterpolationOptions(yuv_on_model_device=True), blend)
+    two = interpolate_video(src, tmp_path / "two.mp4", InterpolationOptions(yuv_on_model_device=True, encode_segments=2),
+                            blend)
+    a, b = read_video(tmp_path / "one.mp4", keep_images=True), read_video(tmp_path / "two.mp4", keep_images=True)
+    assert one.output_frames == two.output_frames == b.frames == 79 and a.pts == b.pts
+    assert min(psnr(x, y) for x, y in zip(a.images, b.images, strict=True)) > 35

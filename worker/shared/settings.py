@@ -86,7 +86,7 @@ class Settings:
         "SPLIT_SEGMENT_S", 60.0, "Length of one fan-out segment in seconds (boundaries fall on the input's keyframes, so about this long)."
     )
     encode_segments: int = _setting(
-        "ENCODE_SEGMENTS", 0, "Encoders one job runs in parallel on consecutive segments of its output, each with a share of the cores; 0 picks from the core count."
+        "ENCODE_SEGMENTS", 0, "x264 (or other CPU) encoders one job runs at once on consecutive chunks of its output, each with a share of the cores; 0: one per 4 CPU cores."
     )
 
     # --- API -------------------------------------------------------------------------------
