@@ -215,6 +215,7 @@ def test_cancel_mid_way_stops_both_segments(stack: Stack):
         stopped_s = time.monotonic() - cancelled_at
         result = c.get(f"/fal-ai/rife/requests/{request_id}")
     assert final["error_type"] == result.headers["x-fal-error-type"] == "cancelled"
+    print(f"\ncancel: both segments stopped {stopped_s:.2f} s after the cancel call")
     assert stopped_s < 5, stopped_s
     wait_for(lambda: temp_objects(stack) == [] and leftover_keys(stack, request_id) == [], "the reaper to clean up", 15)
 
@@ -246,6 +247,7 @@ def test_sigkill_of_one_segments_worker_reruns_only_that_segment(stack: Stack, h
         victim = next(s for s in stack.workers if s.proc.pid == by_name[one["worker"]])
         os.kill(victim.proc.pid, 9)
         victim.proc.wait(10)
+        died = time.monotonic()
         replacement = localstack.start_python("fanout-worker-3", "worker", stack.env, stack.logs / "fanout-worker-3.log")
         stack.workers.append(replacement)
         rerun: dict[str, str] = {}
@@ -255,6 +257,8 @@ def test_sigkill_of_one_segments_worker_reruns_only_that_segment(stack: Stack, h
             return rerun.get("status") == "IN_PROGRESS" and rerun.get("attempt") == "2"
 
         wait_for(segment_one_rerun, "segment 1 to run again", 60, replacement)
+        rerun_s = time.monotonic() - died
+        print(f"\nsegment 1's worker SIGKILLed: running again on another worker {rerun_s:.2f} s later (incl. its start-up)")
         assert rerun["worker"] != one["worker"] and rerun["lost"] == "1"
         still = part(stack, request_id, "seg2of2")
         assert (still["worker"], still["attempt"], still.get("lost", "0")) == (two["worker"], "1", "0")  # untouched
