@@ -5,7 +5,9 @@ Sections: (1) model ms per interpolated frame, (2) end to end on a real 720p cli
 sequential loop, (3) quality (PSNR on dropped frames) beside the reference, blending and duplication,
 (4) peak memory for a short and a long input, (5) timing: the time-true pipeline against the
 fixed-timestep one it replaced (git commit TIMING_BASELINE_REF) on constant-rate input, and
-`target_fps` 23.976 -> 60 beside `num_frames` 1. `--quick` trims clip lengths for a fast look.
+`target_fps` 23.976 -> 60 beside `num_frames` 1; `--only fanout` (not in the default run): one long 480p
+request on 2 single-threaded CPU workers against 1 (`bench/fanout.py`), written as its own section.
+`--quick` trims clip lengths for a fast look.
 """
 
 from __future__ import annotations
@@ -414,12 +416,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="short clips: a fast look, not the published numbers")
-    ap.add_argument("--only", choices=["model", "quality", "e2e", "memory", "timing"], action="append")
+    ap.add_argument("--only", choices=["model", "quality", "e2e", "memory", "timing", "fanout"], action="append")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     device = torch.device(args.device)
     only = set(args.only or ["model", "quality", "e2e", "memory", "timing"])
     print(f"device: {device}")
+    if "fanout" in only:  # whole-service runs of their own (bench/fanout.py): written as their own section
+        import fanout
+
+        seconds = 10.0 if args.quick else 60.0
+        fanout.write_section(fanout.section(fanout.bench_fanout(seconds), seconds), args.out)
+        only.discard("fanout")
+        if not only:
+            return 0
     model_rows = bench_model(device, args.quick) if "model" in only else []
     e2e_rows = bench_end_to_end(device, args.quick) if "e2e" in only else []
     quality_rows = bench_quality(device, args.quick) if "quality" in only else []

@@ -93,3 +93,32 @@ def test_the_worker_warms_its_model_at_start(monkeypatch):
     monkeypatch.setattr(Interpolator, "interpolate", spy)
     RifeEngine(Settings(rife_device="cpu"))
     assert calls == [(1, 64, 64, 3)]  # one small pass before any job
+
+
+def test_torch_threads_holds_after_every_model_load():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        engine = RifeEngine(Settings(rife_device="cpu", torch_threads=1))
+        assert torch.get_num_threads() == 1  # loading sets every core; the worker's share wins
+        engine.model_for(None, "best")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_engine_passes_the_worker_options_to_segments_and_the_merge(engine, tmp_path):
+    """plan_segments / run_segment / merge_segments use `options` (the same as `run`): a 2-segment split of a
+    real clip joins to the unsplit run's frame count."""
+    src = write_video(tmp_path / "in.mp4", [moving_square(i) for i in range(12)], rate=10)
+    request = VideoInput(video_url="x", num_frames=1)
+    segments = engine.plan_segments(src, request, segment_s=0.5, min_s=0.1, log=lambda level, msg: None)
+    assert len(segments) == 2 and not engine.plan_segments(src, request, segment_s=0.5, min_s=5.0, log=lambda *a: None)
+    parts = []
+    for seg in segments:
+        out = tmp_path / f"seg{seg['index']}.mp4"
+        result = engine.run_segment(src, out, request, seg, progress=lambda p: None, log=lambda *a: None, should_cancel=lambda: False)
+        parts.append((out, result.to_json()))
+    merged = engine.merge_segments(src, parts, tmp_path / "merged.mp4", request, log=lambda *a: None)
+    assert merged.output_frames == 23 == read_video(tmp_path / "merged.mp4").frames

@@ -278,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with stack(data_dir, api_port=port, workers=args.workers, tls=tls) as servers:
+    # Workers on one machine share its cores: each gets its share of the model's threads, not all of them.
+    extra = {} if args.workers == 1 or os.environ.get("TORCH_THREADS") else \
+        {"TORCH_THREADS": str(max(1, (os.cpu_count() or 1) // args.workers))}
+    with stack(data_dir, api_port=port, workers=args.workers, extra_env=extra, tls=tls) as servers:
         print(f"ready: API {api_url} (try GET /health, POST /fal-ai/rife/video); "
               f"S3 {servers['seaweedfs'].url}; Redis {servers['redis'].url}. Ctrl-C stops everything.", flush=True)
         if tls:

@@ -67,6 +67,7 @@ class RifeEngine:
         self._load: Callable[..., Any] = load_model
         log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")
         self.model = load_model(settings.rife_model, device=settings.rife_device or None)
+        self._limit_threads()
         self.model.warm_up()
         # (model, quality) -> loaded model. The default stays loaded; others are loaded on first use and
         # kept, at most EXTRA_MODELS of them, so a request naming another model does not reload per job.
@@ -74,11 +75,19 @@ class RifeEngine:
 
     EXTRA_MODELS = 2
 
+    def _limit_threads(self) -> None:
+        """TORCH_THREADS, after each model load (loading a model on the CPU sets torch to every core)."""
+        if self.settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.settings.torch_threads)
+
     def model_for(self, name: str | None, quality: str) -> Any:
         key = (name or self.settings.rife_model, quality)
         if key not in self._models:
             log.info("loading model %s (quality %s) on %s", key[0], quality, self.model.device)
             self._models[key] = self._load(key[0], device=self.model.device, quality=quality)
+            self._limit_threads()
             default = (self.settings.rife_model, "fast")
             extras = [k for k in self._models if k != default]
             while len(extras) > self.EXTRA_MODELS:

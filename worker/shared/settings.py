@@ -193,6 +193,11 @@ class Settings:
     rife_model: str = _setting("RIFE_MODEL", "rife-4.0", "Model name (see `rife-video models`) or weights path; loaded once per worker.")
     rife_device: str = _setting("RIFE_DEVICE", "", "Torch device (`cuda`, `cuda:1`, `cpu`); empty picks CUDA when available (respects CUDA_VISIBLE_DEVICES).")
     rife_batch_size: int = _setting("RIFE_BATCH_SIZE", 0, "Frame pairs per model call; 0 keeps the pipeline's default.")
+    torch_threads: int = _setting(
+        "TORCH_THREADS", 0, "CPU threads the model uses in this worker (torch's intra-op threads); 0: every core. "
+        "Several CPU workers on one machine each need a share (cores / workers; `make run WORKERS=N` sets it), "
+        "or their threads contend and every job slows down many times."
+    )
     x264_preset: str = _setting(
         "X264_PRESET", "", "x264 preset of the output (`ultrafast` ... `veryslow`): faster presets trade file size "
         "for encoding speed, which bounds a GPU worker's output rate. Empty: `superfast` on a GPU, `veryfast` on "
@@ -229,7 +234,7 @@ class Settings:
         for name in (
             "max_video_duration_s", "max_video_frames", "max_video_width", "max_video_height", "max_output_frames",
             "max_output_bytes", "max_queued_per_key", "rate_limit_requests", "worker_stop_grace_s", "storage_attempts",
-            "storage_retry_budget_s", "split_min_s", "encode_segments",
+            "storage_retry_budget_s", "split_min_s", "encode_segments", "torch_threads",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env_name(name)} must be 0 (no limit) or positive")
