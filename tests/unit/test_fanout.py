@@ -19,7 +19,7 @@ from worker.shared.queue import RequestQueue
 from worker.shared.requests import PartRef, Status, part_of
 from worker.shared.settings import Settings
 from worker.shared.splits import SplitStore, sum_progress
-from worker.shared.storage import temp_prefix
+from worker.shared.storage import temp_key, temp_prefix
 from worker.shared.video_input import VideoInput
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "service"))
@@ -220,3 +220,19 @@ def test_the_merge_waits_in_no_index_until_the_last_segment_finishes(queue, runt
     progress = splits.report_progress(PartRef(request_id, 0, 3), 30, 30, 1.0)
     assert progress.frames_total == 73 and progress.frames_done == 73
     assert isinstance(GateProgress(1, 2, 1.0, 0.1), GateProgress)
+
+
+def test_a_coordinator_lost_on_every_run_leaves_no_input_copy(queue, runtime, engine, tmp_path):
+    """A coordinator that stored the input's copy and died before fanning out, on every run: the request
+    ends worker_lost and the reaper deletes the copy."""
+    request_id = submit(queue, video())
+    reaper = Reaper(runtime.redis, runtime.settings, "reaper", runtime.storage)
+    copy = tmp_path / "copy"
+    copy.write_bytes(b"input")
+    for attempt in range(runtime.settings.max_job_attempts):
+        runtime.redis.lrem("rq:queue:unit", 0, request_id)
+        assert queue.store.mark_started(request_id, f"dead-{attempt}", f"run{attempt}").value == "started"
+        runtime.storage.put_file(copy, temp_key(runtime.storage, request_id, "input"), content_type="x", file_name="input", base_url=BASE)
+        reaper.reap()
+    assert queue.store.get(request_id).failure.error_type == "worker_lost"
+    assert leftovers(runtime, request_id) == []

@@ -39,10 +39,10 @@ from worker.process.fanout import clean_up
 from worker.shared import metrics as job_metrics
 from worker.shared.failures import WORKER_LOST
 from worker.shared.queue import RequestQueue, RequeueOutcome
-from worker.shared.requests import Failure
+from worker.shared.requests import Failure, part_of
 from worker.shared.settings import Settings
 from worker.shared.splits import SplitStore
-from worker.shared.storage import Storage
+from worker.shared.storage import Storage, StorageError, temp_prefix
 from worker.shared.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,8 @@ class Reaper:
             return None
         count_loss = not record.handed_back
         outcome = self.queue.requeue(request_id, claim, count_loss=count_loss)
+        if outcome in (RequeueOutcome.FAILED, RequeueOutcome.CANCELLED) and part_of(request_id) is None:
+            self._drop_temp_objects(request_id)  # a coordinator may have stored the input's copy before it died
         request_log = self.store.log(request_id)
         attempts = self.settings.max_job_attempts
         if outcome is RequeueOutcome.REQUEUED:
@@ -256,6 +258,14 @@ class Reaper:
         elif outcome is RequeueOutcome.CANCELLED:
             log.info("request %s: worker %s lost while cancelling; finished as cancelled", request_id, worker)
         return outcome
+
+    def _drop_temp_objects(self, request_id: str) -> None:
+        if self.storage is None:
+            return
+        try:
+            self.storage.delete_prefix(temp_prefix(self.storage, request_id))
+        except StorageError as e:
+            log.warning("request %s: temporary objects not deleted (%s); the storage sweep removes them", request_id, e)
 
     def _forget_worker(self, worker: str) -> None:
         """Take a dead worker out of RQ's registry, where its key would otherwise say `busy` for an hour."""
