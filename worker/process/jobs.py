@@ -19,6 +19,10 @@ Reliability, job side:
   transfers are retried with backoff for up to STORAGE_RETRY_BUDGET_S, then fail `storage_error`;
   an output larger than MAX_OUTPUT_BYTES fails `output_too_large`.
 - `fault_point` marks each step of the hand-off, for tests that crash Redis or the worker there.
+
+A request whose input is longer than SPLIT_MIN_S is fanned out instead of run here
+(`worker.process.fanout`): this job ends once its segment jobs and merge job are queued, and
+`worker.process.parts` runs those on any worker.
 """
 
 from __future__ import annotations

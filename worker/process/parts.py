@@ -25,6 +25,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from rife_core.errors import CancelledError
 from worker.process.fanout import clean_up
 from worker.process.jobs import (
     CancelCheck,
@@ -142,7 +143,7 @@ def _run(runtime: Runtime, part: PartRef) -> None:
     part_log.info(f"Processing on {runtime.name}" + (f" (run {record.attempt})" if record.attempt > 1 else ""))
     try:
         if parent.cancel_requested:
-            raise_cancelled()
+            raise CancelledError("the request was cancelled")
         with runtime.job_dir(part.id) as tmp:
             if part.index is None:
                 _merge(runtime, part, parent, claim, tmp, part_log)
@@ -164,12 +165,6 @@ def _run(runtime: Runtime, part: PartRef) -> None:
         _fail(runtime, part, failure, claim)
         if not isinstance(exc, Exception):
             raise
-
-
-def raise_cancelled() -> None:
-    from rife_core.errors import CancelledError
-
-    raise CancelledError("the request was cancelled")
 
 
 def _segment(runtime: Runtime, part: PartRef, parent: RequestRecord, claim: Claim, tmp: Path, part_log: JobLog) -> None:
