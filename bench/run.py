@@ -5,9 +5,10 @@ Sections: (1) model ms per interpolated frame, (2) end to end on a real 720p cli
 sequential loop, (3) quality (PSNR on dropped frames) beside the reference, blending and duplication,
 (4) peak memory for a short and a long input, (5) timing: the time-true pipeline against the
 fixed-timestep one it replaced (git commit TIMING_BASELINE_REF) on constant-rate input, and
-`target_fps` 23.976 -> 60 beside `num_frames` 1; `--only fanout` (not in the default run): one long 480p
-request on 2 single-threaded CPU workers against 1 (`bench/fanout.py`), written as its own section.
-`--quick` trims clip lengths for a fast look.
+`target_fps` 23.976 -> 60 beside `num_frames` 1, (6) the encode stage alone: one x264 with every
+core's threads vs one x264 per core on consecutive chunks (`bench/encoders.py`); `--only fanout` (not in
+the default run): one long 480p request on 2 single-threaded CPU workers against 1 (`bench/fanout.py`),
+written as its own section. `--quick` trims clip lengths for a fast look.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "service")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "service"), str(ROOT / "bench")]
 
 from clips import cut_clip  # noqa: E402
+from encoders import bench_encoders, encoder_table  # noqa: E402
 from reference import reference_v2  # noqa: E402
 
 from rife_core import load_model  # noqa: E402
@@ -370,7 +372,8 @@ def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.2f}"
 
 
-def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows, timing_rows=()) -> str:
+def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows, timing_rows=(),
+                  encode_rows=()) -> str:
     dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"# Benchmark results\n\nDevice: {dev}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')} by `make bench`.\n"]
     if device.type != "cuda":
@@ -408,6 +411,8 @@ def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memo
         lines += [f"| {r['case']} | {r['out_frames']} | {r['fixed_s']:.2f} | {r['ours_s']:.2f} | {r['ratio']:.3f} | "
                   f"{r['out_frames'] / r['ours_s']:.1f} |" if "fixed_s" in r else
                   f"| {r['case']} | {r['out_frames']} | | {r['ours_s']:.2f} | | {r['out_fps']:.1f} |" for r in timing_rows]
+    if encode_rows:
+        lines += encoder_table(list(encode_rows))
     text = "\n".join(lines) + "\n"
     return text
 
@@ -416,11 +421,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="short clips: a fast look, not the published numbers")
-    ap.add_argument("--only", choices=["model", "quality", "e2e", "memory", "timing", "fanout"], action="append")
+    ap.add_argument("--only", choices=["model", "quality", "e2e", "memory", "timing", "encode", "fanout"], action="append")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     device = torch.device(args.device)
-    only = set(args.only or ["model", "quality", "e2e", "memory", "timing"])
+    only = set(args.only or ["model", "quality", "e2e", "memory", "timing", "encode"])
     print(f"device: {device}")
     if "fanout" in only:  # whole-service runs of their own (bench/fanout.py): written as their own section
         import fanout
@@ -435,7 +440,8 @@ def main() -> int:
     quality_rows = bench_quality(device, args.quick) if "quality" in only else []
     memory_rows = bench_memory(device, args.quick) if "memory" in only else []
     timing_rows = bench_timing(device, args.quick) if "timing" in only else []
-    text = write_results(device, model_rows, quality_rows, e2e_rows, memory_rows, timing_rows)
+    encode_rows = bench_encoders(args.quick) if "encode" in only else []
+    text = write_results(device, model_rows, quality_rows, e2e_rows, memory_rows, timing_rows, encode_rows)
     print("\n" + text)
     if args.out.exists() and GPU_MARKER in args.out.read_text():
         # The GPU section (bench/gpu.py's runs on a GPU machine) is kept when this machine rewrites its own.

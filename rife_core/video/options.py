@@ -7,7 +7,7 @@ results without pulling in the pipeline's heavy dependencies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -182,3 +182,28 @@ class VideoResult:
         values["scene_cuts"] = list(values.get("scene_cuts", []))
         values["warnings"] = list(values.get("warnings", []))
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment of a split job: the output frames numbered `out_start` <= k < `out_end` (None: to
+    the end of the job, with `loop`'s wrap pair and the frames held past the last input frame).
+
+    `first` is the input frame shown as output frame `out_start` (a key frame) and `end` the next
+    segment's `first`; `start_s` / `end_s` are their times from the first frame, for logs."""
+
+    index: int
+    count: int
+    first: int
+    end: int | None
+    start_s: float
+    end_s: float | None
+    out_start: int
+    out_end: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Segment:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})

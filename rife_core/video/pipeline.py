@@ -41,7 +41,7 @@ from rife_core.video.encode import ColorTags, Encoder, PngSink, open_encoder
 from rife_core.video.formats import AV1_MIN_SIDE, GIF_MAX_FRAMES, GIF_MAX_SIDE
 from rife_core.video.gif import GifEncoder
 from rife_core.video.join import StreamJoiner
-from rife_core.video.options import InterpolationOptions, Progress, VideoResult, default_preset
+from rife_core.video.options import InterpolationOptions, Progress, Segment, VideoResult, default_preset
 from rife_core.video.pairs import Frame, PairStats, interpolate_timed
 from rife_core.video.probe import VideoInfo, check_limits, probe
 from rife_core.video.resume import Resume, index_frames, plan_resume
@@ -53,7 +53,6 @@ from rife_core.video.yuv import DeviceYuv420p
 
 if TYPE_CHECKING:
     from rife_core.interpolator import Interpolator
-    from rife_core.video.segments import Segment
 
 LogFn = Callable[[str, str], None]
 ProgressFn = Callable[[Progress], None]

@@ -20,15 +20,14 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rife_core.video.join import StreamJoiner
-from rife_core.video.options import InterpolationOptions, VideoResult
+from rife_core.video.options import InterpolationOptions, Segment, VideoResult
 from rife_core.video.pipeline import _Pipeline
 from rife_core.video.resume import index_frames
 from rife_core.video.timing import ON_FRAME
@@ -40,31 +39,6 @@ LogFn = Callable[[str, str], None]
 
 # Containers a segment cannot be joined into by stream copy: GIF and animated WebP are written whole.
 _UNSPLITTABLE = ("gif", "webp")
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One segment of a split job: the output frames numbered `out_start` <= k < `out_end` (None: to
-    the end of the job, with `loop`'s wrap pair and the frames held past the last input frame).
-
-    `first` is the input frame shown as output frame `out_start` (a key frame) and `end` the next
-    segment's `first`; `start_s` / `end_s` are their times from the first frame, for logs."""
-
-    index: int
-    count: int
-    first: int
-    end: int | None
-    start_s: float
-    end_s: float | None
-    out_start: int
-    out_end: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Segment:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 def plan_segments(input_path: str | os.PathLike[str], options: InterpolationOptions, segment_s: float | None = None,

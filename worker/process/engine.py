@@ -166,7 +166,7 @@ class RifeEngine:
     ) -> Any:
         """Write one segment's output frames (video only) to `output_path`; the result has `to_json()`."""
         from rife_core.video import interpolate_video
-        from rife_core.video.segments import Segment
+        from rife_core.video.options import Segment
 
         model = self.model_for(request.model, request.quality)
         return interpolate_video(
