@@ -14,6 +14,7 @@ into bench/RESULTS.md (between the fan-out markers, leaving the other sections a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -78,9 +79,9 @@ def measure(clip: Path, data_dir: Path, workers: int, split: bool, seconds: floa
         media = c.get(f"/fal-ai/rife/requests/{request_id}").json()["media"]
         split_lines = [e["message"] for e in status["logs"] if e["message"].startswith("Split into")]
     row = {"workers": workers, "split": bool(split_lines), "wall_s": wall, "output_frames": media["output_frames"],
-           "input_frames": media["input_frames"]}
+           "input_frames": media["input_frames"], "load": os.getloadavg()[1]}
     print(f"  fan-out: {workers} worker(s), {'split' if row['split'] else 'whole'}: {wall:.1f} s, "
-          f"{media['output_frames']} output frames", flush=True)
+          f"{media['output_frames']} output frames; 5-min load average {row['load']:.2f}", flush=True)
     return row
 
 
@@ -101,11 +102,13 @@ def section(rows: list[dict[str, Any]], seconds: float) -> str:
         f"## Fan-out: one {seconds:g} s 854x480 request (bigbuckbunny.mp4 ping-ponged, num_frames 1) through the "
         "whole service, CPU workers with one torch thread each (`bench/fanout.py`, measured "
         f"{time.strftime('%Y-%m-%d')})\n",
-        "| workers | run as | wall s (submit to COMPLETED) | output frames | wall / 1 worker |",
-        "|---|---|---|---|---|",
-        f"| 1 | whole (SPLIT_MIN_S=0) | {one['wall_s']:.1f} | {one['output_frames']} | 1.00 |",
+        f"Machine: {os.cpu_count()} CPU cores; the 5-minute load average at the end of each run says how much "
+        "else ran meanwhile (a shared machine).\n",
+        "| workers | run as | wall s (submit to COMPLETED) | output frames | wall / 1 worker | load average |",
+        "|---|---|---|---|---|---|",
+        f"| 1 | whole (SPLIT_MIN_S=0) | {one['wall_s']:.1f} | {one['output_frames']} | 1.00 | {one['load']:.2f} |",
         f"| 2 | {'2 segments' if two['split'] else 'whole'} | {two['wall_s']:.1f} | {two['output_frames']} | "
-        f"{two['wall_s'] / one['wall_s']:.2f} |",
+        f"{two['wall_s'] / one['wall_s']:.2f} | {two['load']:.2f} |",
         END,
     ]
     return "\n".join(lines) + "\n"
