@@ -39,7 +39,7 @@ def test_best_quality_runs_the_ensemble_and_is_loaded_once(engine, tmp_path):
 
 def test_extra_models_are_capped_and_the_default_stays(engine, monkeypatch):
     loaded: list[str] = []
-    monkeypatch.setattr(engine, "_load", lambda name, device, quality: loaded.append(name) or object())
+    monkeypatch.setattr(engine, "_load", lambda name, device, quality, precision: loaded.append(name) or object())
     for name in ("a", "b", "c", "a"):
         engine.model_for(name, "fast")
     assert loaded == ["a", "b", "c", "a"]  # "a" was evicted by "c" (at most EXTRA_MODELS extras)
