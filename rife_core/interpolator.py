@@ -58,8 +58,8 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
     oneDNN (torch's CPU convolutions) also accepts bf16 on plain AVX-512 CPUs, which have no bf16
     arithmetic: it converts to fp32 and back around the work, so bf16 gains nothing there and only costs
-    bits. Torch's own query (`torch.ops.mkldnn._is_mkldnn_bf16_supported()`) says yes on those, so it is
-    not enough: the CPU flags must show the hardware instructions (AVX-512 BF16 or AMX), and oneDNN must
+    bits. Torch's own query (`torch.ops.mkldnn._is_mkldnn_bf16_supported()`) answers yes for any AVX-512
+    CPU, so it is not enough: the CPU flags must show the hardware instructions (AVX-512 BF16 or AMX), and oneDNN must
     be present to use them. Reads /proc/cpuinfo, so anything but Linux on x86 answers False (fp32, the
     safe choice).
     """
@@ -132,11 +132,12 @@ class Interpolator:
         self.info = info
         self.device = device
         self.precision = precision
-        # On the CPU bf16 runs under autocast, the weights and the tensors between ops staying fp32: only
-        # the convolutions run in bf16, while what needs the bits stays fp32 by autocast's own CPU lists:
-        # the bilinear resizes (so every flow residual and the flow accumulated over the blocks), the
-        # backward warp's grid_sample and the final mask blend. Casting the network instead would keep the
-        # flow in bf16, whose 8-bit mantissa loses about half a pixel at 100 px of motion.
+        # On the CPU bf16 runs under autocast with fp32 weights: the convolutions run in bf16, and the model
+        # keeps in fp32 what needs the bits (rife_core/model/blocks.py): each block's first conv, which reads
+        # the frames and the flow, and the head's output, so the flow is resized, scaled and accumulated
+        # in fp32, and the warps (grid_sample, fp32 anyway) and the final mask blend see fp32. Casting the
+        # network instead (as on a GPU) would carry the flow in bf16, whose 8-bit mantissa loses about half
+        # a pixel at 100 px of motion. bench/RESULTS.md has the speed and the PSNR cost.
         self.autocast = device.type == "cpu" and precision == "bf16"
         self.scale = scale
         self.ensemble = ensemble
