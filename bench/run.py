@@ -438,7 +438,7 @@ def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memo
                       "Timing as above; the PSNR cost is that of bf16 against fp32, each scored against the real "
                       "middle frames of (i, i+1, i+2) of the same clip at the same size.\n",
                       "| size | rife-video fp32 ms | rife-video bf16 ms | bf16 / fp32 | bf16 / published, pad 64 | "
-                      "PSNR fp32 dB | PSNR bf16 dB | PSNR cost dB | bf16 vs fp32 dB | frames |",
+                      "PSNR fp32 dB | PSNR bf16 dB | PSNR cost dB (fp32 - bf16) | bf16 vs fp32 dB | frames |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
             lines += [f"| {r['size']} | {_ms(r['ours_ms'])} | {_ms(r['bf16_ms'])} | {r['bf16_vs_fp32']:.2f} | "
                       f"{r['ratio_bf16']:.2f} | {r['psnr_fp32']:.3f} | {r['psnr_bf16']:.3f} | {r['psnr_cost']:+.4f} | "

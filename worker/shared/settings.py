@@ -180,8 +180,8 @@ class Settings:
     rife_model: str = _setting("RIFE_MODEL", "rife-4.0", "Model name (see `rife-video models`) or weights path; loaded once per worker.")
     rife_device: str = _setting("RIFE_DEVICE", "", "Torch device (`cuda`, `cuda:1`, `cpu`); empty picks CUDA when available (respects CUDA_VISIBLE_DEVICES).")
     rife_precision: str = _setting(
-        "RIFE_PRECISION", "auto", "Number format the model computes in: `auto` is fp16 on a GPU, bf16 (under autocast, "
-        "about 0.6-0.75x the fp32 time at under 0.05 dB PSNR; bench/RESULTS.md) on a CPU with AVX-512 BF16 or AMX, "
+        "RIFE_PRECISION", "auto", "Number format the model computes in: `auto` is fp16 on a GPU, bf16 (under autocast: "
+        "0.78x the fp32 time at 720p, no measurable PSNR cost; bench/RESULTS.md) on a CPU with AVX-512 BF16 or AMX, "
         "fp32 on other CPUs; `fp32`, `bf16` or `fp16` (GPU only) force one. A CPU worker refuses fp16, and bf16 "
         "without native support, at start."
     )
