@@ -93,3 +93,10 @@ def test_the_worker_warms_its_model_at_start(monkeypatch):
     monkeypatch.setattr(Interpolator, "interpolate", spy)
     RifeEngine(Settings(rife_device="cpu"))
     assert calls == [(1, 64, 64, 3)]  # one small pass before any job
+
+
+def test_rife_precision_reaches_every_model_the_worker_loads():
+    engine = RifeEngine(Settings(rife_device="cpu", rife_precision="fp32"))
+    assert engine.model.precision == "fp32" and engine.model_for(None, "best").precision == "fp32"
+    with pytest.raises(ValueError, match="'fp16' is not supported on the CPU"):
+        RifeEngine(Settings(rife_device="cpu", rife_precision="fp16"))
