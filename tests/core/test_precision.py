@@ -20,8 +20,8 @@ from rife_core.interpolator import cpu_has_native_bf16, load_model, resolve_prec
 
 CPU = torch.device("cpu")
 needs_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(),
-                                reason="this CPU has no native bf16 (neither avx512_bf16 nor amx_bf16 in "
-                                       "/proc/cpuinfo), so precision 'auto' is fp32 here and bf16 is refused")
+                                reason="this CPU has no native bf16 (no avx512_bf16 or amx_bf16 flag in "
+                                       "/proc/cpuinfo, or no oneDNN bf16), so 'auto' is fp32 here and bf16 is refused")
 
 
 def write_cpuinfo(tmp_path, flags: str):
