@@ -181,7 +181,7 @@ class Settings:
     rife_device: str = _setting("RIFE_DEVICE", "", "Torch device (`cuda`, `cuda:1`, `cpu`); empty picks CUDA when available (respects CUDA_VISIBLE_DEVICES).")
     rife_precision: str = _setting(
         "RIFE_PRECISION", "auto", "Number format the model computes in: `auto` is fp16 on a GPU, bf16 (under autocast: "
-        "0.78x the fp32 time at 720p, no measurable PSNR cost; bench/RESULTS.md) on a CPU with AVX-512 BF16 or AMX, "
+        "0.70-0.78x the fp32 time at 720p, no measurable PSNR cost; bench/RESULTS.md) on a CPU with AVX-512 BF16 or AMX, "
         "fp32 on other CPUs; `fp32`, `bf16` or `fp16` (GPU only) force one. A CPU worker refuses fp16, and bf16 "
         "without native support, at start."
     )
