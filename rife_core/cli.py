@@ -48,6 +48,8 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
     run.add_argument("--loop", action="store_true", help="also interpolate from the last frame back to the first")
     run.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or flownet.pkl path (default {DEFAULT_MODEL})")
     run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available, else cpu")
+    run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                     help="auto: fp16 on CUDA, bf16 on a CPU with AVX-512 BF16 or AMX, else fp32 (default auto)")
     run.add_argument("--quality", choices=["fast", "best"], default="fast",
                      help="best: test-time ensemble (about 1.6x the time, higher PSNR) where the model has one")
     run.add_argument("--scale", type=float, default=1.0, help="flow resolution scale; 0.5 for 4K (default 1.0)")
@@ -146,9 +148,14 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if args.scale <= 0:
         parser.error("--scale must be > 0")
 
-    from rife_core import load_model
+    from rife_core.interpolator import load_model, pick_device, resolve_precision
 
-    model = load_model(args.model, device=args.device, scale=args.scale, quality=args.quality)
+    device = pick_device(args.device)
+    try:  # a precision this machine cannot run is a usage error, before the weights are read
+        resolve_precision(args.precision, device)
+    except ValueError as e:
+        parser.error(f"--precision {args.precision}: {e}")
+    model = load_model(args.model, device=device, precision=args.precision, scale=args.scale, quality=args.quality)
     # The bar appears with the first progress report, so an input refused by the probe prints only its error.
     bars: list[tqdm] = []
 
@@ -180,7 +187,7 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         f"{result.output_frames} frames at {result.output_fps} fps ({float(result.output_fps):.3f}), "
         f"{result.width}x{result.height}, in {result.wall_s:.1f} s: {generated} interpolated frames, "
         f"{generated / max(result.wall_s, 1e-9):.1f} interpolated frames/s "
-        f"({generated / max(result.inference_s, 1e-9):.1f}/s in the model on {model.device}); "
+        f"({generated / max(result.inference_s, 1e-9):.1f}/s in the model on {model.device}, {model.precision}); "
         f"wrote {result.output_path}"
     )
     return 0

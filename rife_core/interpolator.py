@@ -8,9 +8,12 @@ is computed directly (t = 1/3 is never approximated by recursion).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -43,6 +46,62 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return dev
 
 
+# /proc/cpuinfo flags of x86 CPUs that compute bf16 dot products in hardware: AVX-512 BF16 (Cooper Lake,
+# Sapphire Rapids on; AMD Zen 4 on) and AMX (Sapphire Rapids on).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+@functools.cache
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU runs bf16 convolutions faster than fp32, which decides what `precision="auto"`
+    means on the CPU.
+
+    oneDNN (torch's CPU convolutions) also accepts bf16 on plain AVX-512 CPUs, which have no bf16
+    arithmetic: it converts to fp32 and back around the work, so bf16 gains nothing there and only costs
+    bits. Torch's own query (`torch.ops.mkldnn._is_mkldnn_bf16_supported()`) answers yes for any AVX-512
+    CPU, so it is not enough: the CPU flags must show the hardware instructions (AVX-512 BF16 or AMX), and oneDNN must
+    be present to use them. Reads /proc/cpuinfo, so anything but Linux on x86 answers False (fp32, the
+    safe choice).
+    """
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return bool(flags & NATIVE_BF16_FLAGS) and _onednn_bf16()
+
+
+def _onednn_bf16() -> bool:
+    """Whether this torch build's oneDNN runs bf16 convolutions on this CPU at all."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision a network runs at on `device`: "auto" is fp16 on CUDA, bf16 on a CPU with native bf16
+    (`cpu_has_native_bf16`), fp32 on other CPUs. On the CPU fp16 is refused, and so is bf16 without native
+    support: neither is faster than fp32 there, and both cost bits, so asking for them is a mistake worth
+    stopping at start-up."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device.type == "cuda":
+        return "fp16" if precision == "auto" else precision
+    if device.type != "cpu":
+        return "fp32" if precision == "auto" else precision
+    if precision == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "fp16":
+        raise ValueError("precision 'fp16' is not supported on the CPU (no faster than fp32 there); "
+                         "use 'auto', 'fp32' or, on a CPU with AVX-512 BF16 or AMX, 'bf16'")
+    if precision == "bf16" and not cpu_has_native_bf16():
+        raise ValueError("precision 'bf16' needs a CPU with AVX-512 BF16 or AMX (without them bf16 is no faster "
+                         "than fp32); use 'auto' or 'fp32'")
+    return precision
+
+
 def pad_multiple_for(base: int, scale: float) -> int:
     """Padding multiple at a flow scale: halving the flow resolution doubles the coarsest stride."""
     m = int(round(base / scale))
@@ -51,6 +110,9 @@ def pad_multiple_for(base: int, scale: float) -> int:
 
 class Interpolator:
     """A warm RIFE model on one device. Create it once per process; call it for every batch.
+
+    `precision`: "auto" (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), "fp32", "fp16" (CUDA
+    only) or "bf16"; see `resolve_precision`. The result is uint8 (or uint16) at every precision.
 
     `ensemble=True` runs the test-time ensemble (each block also on the time-reversed problem, averaged):
     about twice the compute for a little more quality. Only rows up to 4.20 have one; asking for it on a
@@ -61,20 +123,22 @@ class Interpolator:
     def __init__(self, net: IFNet, info: ModelInfo, device: torch.device, precision: str = "auto",
                  scale: float = 1.0, ensemble: bool = False, compile: bool = False,
                  max_batch_pixels: int | None = None) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if scale not in (0.25, 0.5, 1.0, 2.0):
             raise ValueError(f"scale must be 0.25, 0.5, 1.0 or 2.0, got {scale!r}")
         if ensemble and not net.row.ensemble:
             raise ValueError(f"RIFE {net.row.label} has no test-time ensemble (the published code refuses it "
                              f"too); use quality='best', which runs this model as it is")
-        if precision == "auto":
-            precision = "fp16" if device.type == "cuda" else "fp32"
-        if device.type == "cpu" and precision != "fp32":
-            raise ValueError("on the CPU only fp32 is supported (fp16/bf16 convolutions are slower there)")
+        precision = resolve_precision(precision, device)
         self.info = info
         self.device = device
         self.precision = precision
+        # On the CPU bf16 runs under autocast with fp32 weights: the convolutions run in bf16, and the model
+        # keeps in fp32 what needs the bits (rife_core/model/blocks.py): each block's first conv, which reads
+        # the frames and the flow, and the head's output, so the flow is resized, scaled and accumulated
+        # in fp32, and the warps (grid_sample, fp32 anyway) and the final mask blend see fp32. Casting the
+        # network instead (as on a GPU) would carry the flow in bf16, whose 8-bit mantissa loses about half
+        # a pixel at 100 px of motion. bench/RESULTS.md has the speed and the PSNR cost.
+        self.autocast = device.type == "cpu" and precision == "bf16"
         self.scale = scale
         self.ensemble = ensemble
         # As published: each block's downsampling divided by the flow scale (`8 / scale`, ...).
@@ -104,7 +168,16 @@ class Interpolator:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the network's weights and inputs (fp32 under the CPU's bf16 autocast)."""
+        if self.autocast:
+            return torch.float32
         return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
+
+    def _precision_context(self) -> contextlib.AbstractContextManager[object]:
+        """bf16 autocast around the network on the CPU (see __init__); nothing elsewhere."""
+        if self.autocast:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def padded_size(self, h: int, w: int) -> tuple[int, int]:
         m = self.pad_multiple
@@ -130,18 +203,20 @@ class Interpolator:
         if not per_sample:
             ts = ts.repeat(b)
         tplane = ts.view(-1, 1, 1, 1).expand(-1, 1, ph, pw)
-        f0, f1 = self._features(x0, x1)
-        # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
-        if t_count > 1:
-            x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
-            if f0 is not None and f1 is not None:
-                f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
-        step = max(1, self.max_batch_pixels // (ph * pw))
-        out = torch.cat([
-            self._forward(x0[i : i + step], x1[i : i + step], tplane[i : i + step], self.scales, self.ensemble,
-                          f0[i : i + step] if f0 is not None else None, f1[i : i + step] if f1 is not None else None)
-            for i in range(0, x0.shape[0], step)
-        ])
+        with self._precision_context():
+            f0, f1 = self._features(x0, x1)
+            # Pairs x timesteps as one batch: sample k*T + j is pair k at timesteps[j].
+            if t_count > 1:
+                x0, x1 = x0.repeat_interleave(t_count, 0), x1.repeat_interleave(t_count, 0)
+                if f0 is not None and f1 is not None:
+                    f0, f1 = f0.repeat_interleave(t_count, 0), f1.repeat_interleave(t_count, 0)
+            step = max(1, self.max_batch_pixels // (ph * pw))
+            out = torch.cat([
+                self._forward(x0[i : i + step], x1[i : i + step], tplane[i : i + step], self.scales, self.ensemble,
+                              f0[i : i + step] if f0 is not None else None,
+                              f1[i : i + step] if f1 is not None else None)
+                for i in range(0, x0.shape[0], step)
+            ])
         return out[:, :, :h, :w].float().reshape(b, t_count, 3, h, w)
 
     def _features(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:

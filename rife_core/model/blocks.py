@@ -73,12 +73,21 @@ class IFBlock(nn.Module):
         if flow is not None:
             # Flow is in pixels: downsampling the field by `scale` shrinks its vectors by the same factor.
             x = torch.cat((x, resize(flow, 1.0 / scale) / scale), 1)
-        feat = self.conv0(x)
+        # The first conv reads the frames and the flow themselves, and runs in fp32 even under the CPU's bf16
+        # autocast: bf16's 8-bit mantissa would quantise them (pixel levels, flow to 1/4 px at 50 px), which
+        # cost 0.03 dB on bikes.mp4's fast motion; in fp32 the cost is gone (bench/RESULTS.md) and the
+        # conv is cheap (few input channels, stride 2). A no-op without autocast.
+        with torch.autocast("cpu", enabled=False):
+            feat = self.conv0[0](x)
+        feat = self.conv0[1](feat)
         if self.row.convblock == "residual_stack":
             feat = self.convblock(feat) + feat
         else:
             feat = self.convblock(feat)
-        tmp = self.lastconv(feat)
+        # The head's output takes the input's dtype: under the CPU's bf16 autocast the convs yield bf16,
+        # and the flow must be resized, scaled and accumulated over the blocks in fp32 (in bf16 it cost
+        # 0.06 dB on bikes.mp4's fast motion). A no-op wherever the network runs in one dtype.
+        tmp = self.lastconv(feat).to(x.dtype)
         # The deconv head outputs half the block's input resolution, the PixelShuffle head all of it.
         up = scale * 2 if self.row.head == "deconv" else scale
         tmp = resize(tmp, up)

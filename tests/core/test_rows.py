@@ -30,7 +30,7 @@ def carphone(clip):
 def interpolator_for(published: Published, ensemble: bool = False, scale: float = 1.0) -> Interpolator:
     net = load_network(published.state_dict, "seeded")
     info = ModelInfo(name="seeded", version=net.row.label, pad_multiple=net.row.pad_multiple, row=net.row.key)
-    return Interpolator(net, info, torch.device("cpu"), ensemble=ensemble, scale=scale)
+    return Interpolator(net, info, torch.device("cpu"), precision="fp32", ensemble=ensemble, scale=scale)
 
 
 def flow_magnitude(model: Interpolator, img0: torch.Tensor, img1: torch.Tensor) -> float:

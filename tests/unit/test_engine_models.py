@@ -39,7 +39,7 @@ def test_best_quality_runs_the_ensemble_and_is_loaded_once(engine, tmp_path):
 
 def test_extra_models_are_capped_and_the_default_stays(engine, monkeypatch):
     loaded: list[str] = []
-    monkeypatch.setattr(engine, "_load", lambda name, device, quality: loaded.append(name) or object())
+    monkeypatch.setattr(engine, "_load", lambda name, device, quality, precision: loaded.append(name) or object())
     for name in ("a", "b", "c", "a"):
         engine.model_for(name, "fast")
     assert loaded == ["a", "b", "c", "a"]  # "a" was evicted by "c" (at most EXTRA_MODELS extras)
@@ -122,3 +122,10 @@ def test_the_engine_passes_the_worker_options_to_segments_and_the_merge(engine, 
         parts.append((out, result.to_json()))
     merged = engine.merge_segments(src, parts, tmp_path / "merged.mp4", request, log=lambda *a: None)
     assert merged.output_frames == 23 == read_video(tmp_path / "merged.mp4").frames
+
+
+def test_rife_precision_reaches_every_model_the_worker_loads():
+    engine = RifeEngine(Settings(rife_device="cpu", rife_precision="fp32"))
+    assert engine.model.precision == "fp32" and engine.model_for(None, "best").precision == "fp32"
+    with pytest.raises(ValueError, match="'fp16' is not supported on the CPU"):
+        RifeEngine(Settings(rife_device="cpu", rife_precision="fp16"))

@@ -41,6 +41,7 @@ def test_values_are_parsed_by_type():
         {"FETCH_ALLOW": "10.0.0.0/33"},
         {"FETCH_DENY": "redis:6379"},
         {"API_TLS_CERT": "/x.pem"},
+        {"RIFE_PRECISION": "int8"},
     ],
 )
 def test_bad_values_name_the_variable(env):

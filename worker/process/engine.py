@@ -66,7 +66,7 @@ class RifeEngine:
         self.settings = settings
         self._load: Callable[..., Any] = load_model
         log.info("loading model %s on %s", settings.rife_model, settings.rife_device or "auto")
-        self.model = load_model(settings.rife_model, device=settings.rife_device or None)
+        self.model = load_model(settings.rife_model, device=settings.rife_device or None, precision=settings.rife_precision)
         self._limit_threads()
         self.model.warm_up()
         # (model, quality) -> loaded model. The default stays loaded; others are loaded on first use and
@@ -86,7 +86,7 @@ class RifeEngine:
         key = (name or self.settings.rife_model, quality)
         if key not in self._models:
             log.info("loading model %s (quality %s) on %s", key[0], quality, self.model.device)
-            self._models[key] = self._load(key[0], device=self.model.device, quality=quality)
+            self._models[key] = self._load(key[0], device=self.model.device, quality=quality, precision=self.model.precision)
             self._limit_threads()
             default = (self.settings.rife_model, "fast")
             extras = [k for k in self._models if k != default]
