@@ -58,8 +58,41 @@ class ColorTags:
         return cls(2 if info.color_range == 2 else 1, info.colorspace, info.color_primaries, info.color_trc)
 
 
-class Encoder:
+def last_frame_lasts(packets: Sequence[av.Packet], ticks: int) -> None:
+    """Make the last of a stream's final packets last `ticks` intervals. The muxer takes the track's
+    length from the last packet in decode order and the edit list's from the last in presentation
+    order: the last frame lasts as long as the input's did, so the output's duration is the input's."""
+    if packets and ticks > 1:
+        packets[-1].duration = ticks
+        max(packets, key=lambda p: p.pts if p.pts is not None else -1).duration = ticks
+
+
+class OutputFile:
+    """An output container with an optional audio track, closed together (or abandoned) whatever happens."""
+
+    _container: av.container.OutputContainer | None
+    _audio: AudioTrack | None
+
+    def abort(self) -> None:
+        """Stop without finishing the file (the caller deletes it)."""
+        try:
+            self._close_all()
+        except Exception:
+            pass
+
+    def _close_all(self) -> None:
+        try:
+            if self._audio is not None:
+                self._audio.close()
+        finally:
+            if self._container is not None:
+                self._container.close()
+
+
+class Encoder(OutputFile):
     """One output file. Not thread-safe: one thread writes, then closes or aborts."""
+
+    _container: av.container.OutputContainer  # opened in __init__
 
     def __init__(
         self,
@@ -165,12 +198,7 @@ class Encoder:
         """Flush the encoder and the rest of the audio, and finish the file."""
         try:
             packets = list(self._stream.encode(None))
-            if packets and self.last_frame_ticks > 1:
-                # The muxer takes the track's length from the last packet in decode order and the edit
-                # list's from the last in presentation order: the last frame lasts as long as the
-                # input's did, so the output's duration is the input's.
-                packets[-1].duration = self.last_frame_ticks
-                max(packets, key=lambda p: p.pts if p.pts is not None else -1).duration = self.last_frame_ticks
+            last_frame_lasts(packets, self.last_frame_ticks)
             for packet in packets:
                 self._container.mux(packet)
             if self._audio is not None:
@@ -178,19 +206,6 @@ class Encoder:
         finally:
             self._close_all()
 
-    def abort(self) -> None:
-        """Stop without finishing the file (the caller deletes it)."""
-        try:
-            self._close_all()
-        except Exception:
-            pass
-
-    def _close_all(self) -> None:
-        try:
-            if self._audio is not None:
-                self._audio.close()
-        finally:
-            self._container.close()
 
 
 def open_encoder(path: Path, width: int, height: int, fps: Fraction, crf: int, color: ColorTags,

@@ -23,6 +23,7 @@ import av
 
 from rife_core.video.audio import AudioTrack
 from rife_core.video.codecs import CodecPlan
+from rife_core.video.encode import OutputFile, last_frame_lasts
 from rife_core.video.metadata import Chapter
 
 # Packets held back so the last frame's duration can be set at the end: more than any encoder's
@@ -30,7 +31,7 @@ from rife_core.video.metadata import Chapter
 _TAIL = 16
 
 
-class StreamJoiner:
+class StreamJoiner(OutputFile):
     """One output file built from parts added in order. Not thread-safe."""
 
     def __init__(self, path: Path, plan: CodecPlan, fps: Fraction, audio: AudioTrack | None = None, *,
@@ -44,12 +45,12 @@ class StreamJoiner:
         self._audio = audio
         self._tags = dict(tags or {})
         self._chapters = list(chapters)
-        self._out: av.container.OutputContainer | None = None
+        self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
         self._tail: deque[av.Packet] = deque()
 
     def _open(self, template: av.video.stream.VideoStream) -> av.video.stream.VideoStream:
-        out = self._out = av.open(os.fspath(self.path), "w", format=self._plan.muxer, options=self._plan.muxer_options)
+        out = self._container = av.open(os.fspath(self.path), "w", format=self._plan.muxer, options=self._plan.muxer_options)
         if self._tags:
             out.metadata.update(self._tags)
         if self._chapters:
@@ -90,8 +91,8 @@ class StreamJoiner:
         return count
 
     def _mux(self, packet: av.Packet) -> None:
-        assert self._out is not None
-        self._out.mux(packet)
+        assert self._container is not None
+        self._container.mux(packet)
         if self._audio is not None:
             # Keep audio interleaved with the video written so far (plus a little lead), as the encoder does.
             self._audio.copy_until(float(Fraction((packet.pts or 0) + 1) / self.fps) + 0.5)
@@ -99,15 +100,11 @@ class StreamJoiner:
     def close(self, last_frame_ticks: int = 1) -> None:
         """Write the held packets (the last frame lasting `last_frame_ticks` intervals), the rest of the
         audio, and finish the file."""
-        if self._out is None:
+        if self._container is None:
             raise ValueError("no part with video to join")
         try:
             tail = list(self._tail)
-            if tail and last_frame_ticks > 1:
-                # As Encoder.close: the track's length comes from the last packet in decode order, the edit
-                # list's from the last in presentation order.
-                tail[-1].duration = last_frame_ticks
-                max(tail, key=lambda p: p.pts or 0).duration = last_frame_ticks
+            last_frame_lasts(tail, last_frame_ticks)
             for packet in tail:
                 self._mux(packet)
             self._tail.clear()
@@ -115,18 +112,3 @@ class StreamJoiner:
                 self._audio.copy_until(None)
         finally:
             self._close_all()
-
-    def abort(self) -> None:
-        """Stop without finishing the file (the caller deletes it)."""
-        try:
-            self._close_all()
-        except Exception:
-            pass
-
-    def _close_all(self) -> None:
-        try:
-            if self._audio is not None:
-                self._audio.close()
-        finally:
-            if self._out is not None:
-                self._out.close()

@@ -90,11 +90,14 @@ class ProgressLog:
 
     def __call__(self, progress: Any) -> None:
         now = time.monotonic()
-        done, total = progress.frames_done, progress.frames_total
-        if done < total and now - self._last < self._interval_s:
+        if progress.frames_done < progress.frames_total and now - self._last < self._interval_s:
             return
         self._last = now
-        self._log.info(f"Interpolated {done}/{total} frames ({progress.fps:.1f} frames/s)")
+        self.emit(progress)
+
+    def emit(self, progress: Any) -> None:
+        """One progress line (a fanned-out request's segments sum theirs: `parts.SegmentProgress`)."""
+        self._log.info(f"Interpolated {progress.frames_done}/{progress.frames_total} frames ({progress.fps:.1f} frames/s)")
 
 
 class CancelCheck:

@@ -31,6 +31,7 @@ from worker.process.jobs import (
     CancelCheck,
     HandBack,
     JobLog,
+    ProgressLog,
     Superseded,
     best_effort,
     hand_back,
@@ -70,23 +71,17 @@ class PartCancelCheck(CancelCheck):
         return cancelled or request_cancelled, current
 
 
-class SegmentProgress:
+class SegmentProgress(ProgressLog):
     """A segment's progress callbacks as the request's progress lines (summed over its segments), at
     most one per `interval_s` (plus the last)."""
 
     def __init__(self, splits: SplitStore, part: PartRef, request_log: JobLog, interval_s: float = 1.0) -> None:
+        super().__init__(request_log, interval_s)
         self._splits = splits
         self._part = part
-        self._log = request_log
-        self._interval_s = interval_s
-        self._last = 0.0
 
-    def __call__(self, progress: Any) -> None:
-        now = time.monotonic()
+    def emit(self, progress: Any) -> None:
         done, total = progress.frames_done, progress.frames_total
-        if done < total and now - self._last < self._interval_s:
-            return
-        self._last = now
         try:
             whole = self._splits.report_progress(self._part, done, total, float(progress.fps))
         except RedisError as e:
