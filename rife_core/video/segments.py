@@ -42,19 +42,23 @@ _UNSPLITTABLE = ("gif", "webp")
 
 
 def plan_segments(input_path: str | os.PathLike[str], options: InterpolationOptions, segment_s: float | None = None,
-                  count: int | None = None, log: LogFn | None = None) -> list[Segment]:
+                  count: int | None = None, log: LogFn | None = None, min_s: float = 0.0) -> list[Segment]:
     """About one segment per `segment_s` seconds of input (or exactly `count` where the input's key frames
-    allow), boundaries at key frames; [] when the job should run whole (too short for two segments, a
-    GIF/WebP output), with the reason in the log. Probes the input (limits included) but decodes nothing."""
+    allow), boundaries at key frames; [] when the job should run whole: silently for an input no longer
+    than `min_s` seconds (the usual case), else with the reason in the log (too short for two segments,
+    a GIF/WebP output). Probes the input (limits included: the errors of an unsplit run) but decodes
+    nothing."""
     say = log or (lambda level, message: None)
-    if options.output.resolved_container in _UNSPLITTABLE:
-        say("INFO", f"not split: a {options.output.resolved_container} output is written whole")
-        return []
     job = _Pipeline(input_path, input_path, options, None, None, lambda level, message: None, None)
     job.plan_clock()
     info, rate = job.info, job.clock.rate
     timing = info.timing
     duration = float(timing.duration_s) if timing is not None else info.frame_count / float(info.fps)
+    if duration <= min_s:
+        return []
+    if options.output.resolved_container in _UNSPLITTABLE:
+        say("INFO", f"not split: a {options.output.resolved_container} output is written whole")
+        return []
     wanted = count if count is not None else (round(duration / segment_s) if segment_s else 1)
     if wanted < 2 or job.expected < 2 * wanted:
         say("INFO", f"not split: {duration:.1f} s of input makes one segment")

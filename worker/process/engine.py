@@ -142,16 +142,12 @@ class RifeEngine:
     ) -> list[dict[str, Any]]:
         """The segments (JSON, `rife_core.video.segments.Segment.to_json`) to run `request` as separate
         jobs, or [] to run it as one: an input no longer than `min_s` seconds, or one the pipeline
-        cannot split (it logs why). The probe is the pipeline's own, so an input over a limit fails
-        here with the same error an unsplit run gives."""
-        from rife_core.video.probe import probe
+        cannot split (it logs why). The probe is the pipeline's own (one, reading the timestamps), so an
+        input over a limit fails here with the same error an unsplit run gives."""
         from rife_core.video.segments import plan_segments
 
-        options = self.options(request)
-        info = probe(input_path, options.limits, log=log)
-        if info.duration_s is None or info.duration_s <= min_s:
-            return []
-        return [segment.to_json() for segment in plan_segments(input_path, options, segment_s, log=log)]
+        segments = plan_segments(input_path, self.options(request), segment_s, log=log, min_s=min_s)
+        return [segment.to_json() for segment in segments]
 
     def run_segment(
         self,
