@@ -16,17 +16,31 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from rife_core.video.codecs import CodecPlan
+from rife_core.video.formats import OutputFormat
 from rife_core.video.join import StreamJoiner
 
-# Containers whose parts `StreamJoiner` can join (GIF and WebP are written whole, by their own writers).
-JOINABLE_MUXERS = ("mp4", "mov", "matroska", "webm")
+# GIF and WebP are written whole, by their own writers. AV1 parts cannot be read back by this build's
+# FFmpeg (its AV1 decoder, libdav1d, is missing, and copying a stream needs one), so AV1 is written whole too.
+_WHOLE_CONTAINERS = ("gif", "webp")
+_WHOLE_CODECS = ("av1",)
 # Software encoders that gain from more instances: x264 and x265 (SVT-AV1 and libvpx scale within one).
 SCALING_ENCODERS = ("libx264", "libx265")
 CORES_PER_ENCODER = 4
+# Codecs with B-frames: Matroska/WebM store no decode times for them (its demuxer gives none for the first
+# packets), so their parts are written as MP4, which keeps them exactly, and joined into the real container.
+_REORDERING = ("h264", "hevc", "av1")
+
+
+def part_format(output: OutputFormat) -> OutputFormat:
+    """The format a part of `output` is written in: its own, but MP4 for a reordering codec in MKV/WebM."""
+    if output.resolved_container in ("mkv", "webm") and output.codec in _REORDERING:
+        return replace(output, container="mp4")
+    return output
 
 
 class PartEncoder(Protocol):
@@ -35,11 +49,20 @@ class PartEncoder(Protocol):
     def abort(self) -> None: ...
 
 
-def encoder_count(requested: int, plan: CodecPlan, cores: int | None = None) -> int:
+def why_whole(output: OutputFormat) -> str | None:
+    """Why an output cannot be written in parts joined by stream copy (None when it can)."""
+    if output.resolved_container in _WHOLE_CONTAINERS:
+        return f"a {output.resolved_container} output is written whole"
+    if output.codec in _WHOLE_CODECS:
+        return f"an {output.codec} output is written whole (this build cannot read its parts back to join them)"
+    return None
+
+
+def encoder_count(requested: int, output: OutputFormat, plan: CodecPlan, cores: int | None = None) -> int:
     """How many encoders run at once: `requested`, or with 0 one x264/x265 per CORES_PER_ENCODER cores
     (an instance with four frame threads is near its best per core). Outputs that cannot be joined
-    by stream copy always get one."""
-    if plan.muxer not in JOINABLE_MUXERS:
+    by stream copy (`why_whole`) always get one."""
+    if why_whole(output) is not None:
         return 1
     if requested:
         return requested

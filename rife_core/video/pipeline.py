@@ -33,7 +33,7 @@ import torch
 from rife_core.errors import CancelledError, InvalidVideoError, LimitExceededError, TooFewFramesError
 from rife_core.video.audio import AudioTrack, plan_audio
 from rife_core.video.channel import Channel, Stopped
-from rife_core.video.chunks import ChunkedEncoder, chunk_frames, encoder_count
+from rife_core.video.chunks import ChunkedEncoder, chunk_frames, encoder_count, part_format
 from rife_core.video.codecs import choose_encoder, nvenc_cannot_open, plan_codec
 from rife_core.video.decode import DecodeStats, SeekMissed, StartAt, decode_frames
 from rife_core.video.dedup import RepeatFilter
@@ -284,7 +284,7 @@ class _Pipeline:
         if encoder_note:  # a fallback is a warning only when NVENC was asked for by name
             self.say("WARN" if self.hw_encoder is None and options.video_encoder == "nvenc" else "INFO", encoder_note)
         plan = self.codec_plan = plan_codec(fmt, self.bits, options.crf, self.preset, info.hdr, self.hw_encoder)
-        self.encoders = encoder_count(options.encode_segments, plan)
+        self.encoders = encoder_count(options.encode_segments, fmt, plan)
         yuv_on_device = options.yuv_on_model_device
         yuv_on_device = self.device.type == "cuda" if yuv_on_device is None else yuv_on_device
         self.yuv_on_device = yuv_on_device and plan.accepts_yuv420p_planes and not self.deep
@@ -459,9 +459,12 @@ class _Pipeline:
         color = ColorTags.for_input(info)
         to_yuv = DeviceYuv420p(self.device, color.colorspace, color.color_range == 2) if self.yuv_on_device else None
 
+        # A segment of a split job is a part: written as `join` can copy it (MP4 for B-frames in MKV/WebM).
+        written_as = part_format(self.fmt) if self.segment is not None else self.fmt
+
         def make(track: AudioTrack | None) -> Encoder | GifEncoder | ChunkedEncoder:
             single = open_encoder(self.temp_path, self.width, self.height, self.out_fps, options.crf, color, track,
-                                  output=self.fmt, to_yuv420p=to_yuv, preset=self.preset, bits=self.bits,
+                                  output=written_as, to_yuv420p=to_yuv, preset=self.preset, bits=self.bits,
                                   hdr=info.hdr, tags=self.tags, chapters=self.chapters, encoder=self.hw_encoder)
             if self.encoders == 1:
                 return single
@@ -511,11 +514,12 @@ class _Pipeline:
             if self.yuv_on_device and not hasattr(local, "to_yuv"):  # one converter per encoder thread
                 local.to_yuv = DeviceYuv420p(self.device, color.colorspace, color.color_range == 2)
             return Encoder(path, self.width, self.height, self.out_fps, self.options.crf, color, None, threads,
-                           getattr(local, "to_yuv", None), self.preset, output=self.fmt, bits=self.bits, hdr=info.hdr,
-                           encoder=self.hw_encoder)
+                           getattr(local, "to_yuv", None), self.preset, output=part_format(self.fmt), bits=self.bits,
+                           hdr=info.hdr, encoder=self.hw_encoder)
 
-        joiner = StreamJoiner(self.temp_path, self.codec_plan, self.out_fps, track, tags=self.tags,
-                              chapters=self.chapters)
+        plan = self.codec_plan if self.segment is None else plan_codec(
+            part_format(self.fmt), self.bits, self.options.crf, self.preset, info.hdr, self.hw_encoder)
+        joiner = StreamJoiner(self.temp_path, plan, self.out_fps, track, tags=self.tags, chapters=self.chapters)
         return ChunkedEncoder(self.temp_path, self.encoders, chunk_frames(float(self.out_fps)), open_part, joiner)
 
     def _last_frame_ticks(self) -> int:

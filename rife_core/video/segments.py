@@ -26,6 +26,7 @@ from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rife_core.video.chunks import why_whole
 from rife_core.video.join import StreamJoiner
 from rife_core.video.options import InterpolationOptions, Segment, VideoResult
 from rife_core.video.pipeline import _Pipeline
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 LogFn = Callable[[str, str], None]
 
-# Containers a segment cannot be joined into by stream copy: GIF and animated WebP are written whole.
-_UNSPLITTABLE = ("gif", "webp")
 
 
 def plan_segments(input_path: str | os.PathLike[str], options: InterpolationOptions, segment_s: float | None = None,
@@ -56,8 +55,9 @@ def plan_segments(input_path: str | os.PathLike[str], options: InterpolationOpti
     duration = float(timing.duration_s) if timing is not None else info.frame_count / float(info.fps)
     if duration <= min_s:
         return []
-    if options.output.resolved_container in _UNSPLITTABLE:
-        say("INFO", f"not split: a {options.output.resolved_container} output is written whole")
+    whole = why_whole(options.output)
+    if whole is not None:
+        say("INFO", f"not split: {whole}")
         return []
     wanted = count if count is not None else (round(duration / segment_s) if segment_s else 1)
     if wanted < 2 or job.expected < 2 * wanted:
