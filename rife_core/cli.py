@@ -73,6 +73,9 @@ def build_parser(prog: str = "rife-video") -> argparse.ArgumentParser:
     run.add_argument("--encode-segments", type=int, default=0, metavar="E",
                      help="encoders at once on consecutive chunks of the output, joined by stream copy "
                           "(default 0: one x264 per 4 CPU cores)")
+    run.add_argument("--segments", type=int, default=1, metavar="K",
+                     help="run the job as K segments one after another and join them, as a fan-out across workers "
+                          "does (the output's frames are the same; default 1: whole)")
 
     models = commands.add_parser("models", help="list the known models, or fetch one", parents=[common])
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
@@ -147,6 +150,8 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         parser.error(str(e))
     if args.scale <= 0:
         parser.error("--scale must be > 0")
+    if args.segments < 1:
+        parser.error("--segments must be >= 1")
 
     from rife_core.interpolator import load_model, pick_device, resolve_precision
 
@@ -177,7 +182,14 @@ def _interpolate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         tqdm.write(f"[{level}] {message}", file=sys.stderr)
 
     try:
-        result = interpolate_video(args.input, args.output, options, model, progress=on_progress, log=on_log)
+        if args.segments > 1:
+            from rife_core.video.segments import interpolate_split, plan_segments
+
+            segments = plan_segments(args.input, options, count=args.segments, log=on_log)
+            result = interpolate_split(args.input, args.output, options, model, segments, log=on_log,
+                                       progress=on_progress)
+        else:
+            result = interpolate_video(args.input, args.output, options, model, progress=on_progress, log=on_log)
     finally:
         for bar in bars:
             bar.close()

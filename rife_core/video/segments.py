@@ -21,6 +21,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from fractions import Fraction
 from math import ceil
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from rife_core.video.chunks import why_whole
 from rife_core.video.join import StreamJoiner
-from rife_core.video.options import InterpolationOptions, Segment, VideoResult
+from rife_core.video.options import InterpolationOptions, Progress, Segment, VideoResult
 from rife_core.video.pipeline import _Pipeline
 from rife_core.video.resume import index_frames
 from rife_core.video.timing import ON_FRAME
@@ -167,19 +168,27 @@ def join_segments(input_path: str | os.PathLike[str], parts: Sequence[tuple[Path
 
 def interpolate_split(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
                       options: InterpolationOptions, model: Interpolator, segments: Sequence[Segment],
-                      log: LogFn | None = None) -> VideoResult:
+                      log: LogFn | None = None, progress: Callable[[Progress], None] | None = None) -> VideoResult:
     """Run every segment here, one after another, and join them: what a fan-out across workers does,
-    in one process (tests and the CLI). With no segments, the whole job as usual."""
+    in one process (the CLI's `--segments`, tests). With no segments, the whole job as usual.
+    `progress` counts the whole output's frames."""
     from rife_core.video.pipeline import interpolate_video
 
     if not segments:
-        return interpolate_video(input_path, output_path, options, model, log=log)
+        return interpolate_video(input_path, output_path, options, model, progress=progress, log=log)
     output = Path(output_path)
     parts: list[tuple[Path, VideoResult]] = []
     try:
         for segment in segments:
             part = output.with_name(f".{output.stem}.segment{segment.index:03d}{options.output.extension}")
-            parts.append((part, interpolate_video(input_path, part, options, model, log=log, segment=segment)))
+            ahead = segment.out_start  # the frames of the segments before this one
+
+            def whole(p: Progress, ahead: int = ahead) -> None:
+                if progress is not None:
+                    progress(replace(p, frames_done=p.frames_done + ahead, frames_total=p.frames_total + ahead))
+
+            parts.append((part, interpolate_video(input_path, part, options, model, progress=whole, log=log,
+                                                  segment=segment)))
         return join_segments(input_path, parts, output, options, log)
     finally:
         for part, _ in parts:

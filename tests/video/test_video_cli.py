@@ -118,3 +118,23 @@ def test_ogg_with_empty_vorbis_packets_and_a_truncated_file_complete(tmp_path, c
     # by their times, they average 5 fps and fill 0..0.4 s at 2 x that rate.
     assert "3 frames at 5 fps (5.000) -> 5 frames at 10 fps" in captured.out
     assert "[WARN] the video looks truncated" in captured.err and "Traceback" not in captured.err
+
+
+def test_segments_run_the_job_split_and_give_the_whole_runs_frames(tmp_path, capsys):
+    """`--segments 2`: the fan-out's path in one process (plan at key frames, each segment, the join), with
+    the real model: the same PNGs as the whole run, one file with every frame."""
+    src = write_video(tmp_path / "in.mp4", [moving_square(i, 64, 48) for i in range(16)], rate=10,
+                      options={"g": "4", "keyint_min": "4", "sc_threshold": "0"})
+    for name, extra in (("whole", []), ("split", ["--segments", "2"])):
+        code = main(["interpolate", str(src), str(tmp_path / f"{name}.mp4"), "--device", "cpu", "--precision", "fp32",
+                     "--frames-dir", str(tmp_path / name), *extra])
+        assert code == 0
+    err = capsys.readouterr().err
+    assert "split into 2 segments at input frames 0, 8" in err and "joined 2 segments" in err
+    whole, split = sorted((tmp_path / "whole").glob("*.png")), sorted((tmp_path / "split").glob("*.png"))
+    assert len(whole) == len(split) == 31
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(whole, split, strict=True))
+    assert read_video(tmp_path / "split.mp4").pts == read_video(tmp_path / "whole.mp4").pts
+    with pytest.raises(SystemExit) as refused:
+        main(["interpolate", str(src), str(tmp_path / "x.mp4"), "--segments", "0"])
+    assert refused.value.code == 2 and "--segments must be >= 1" in capsys.readouterr().err

@@ -253,9 +253,10 @@ def test_chunked_encoders_and_split_runs_in_other_formats(tmp_path: Path, blend,
 def test_outputs_written_whole_are_neither_chunked_nor_split(tmp_path: Path, blend) -> None:
     """AV1 parts cannot be read back by this build (no AV1 decoder to copy the stream with); GIF is one palette."""
     src = _scene_cut_clip(tmp_path / "in.mp4", 20, audio=False)
+    logs: list[str] = []
     for fmt, reason in ((OutputFormat(codec="av1"), "an av1 output is written whole"),
                         (OutputFormat(codec="gif"), "a gif output is written whole")):
-        logs: list[str] = []
+        logs.clear()
         assert plan_segments(src, InterpolationOptions(output=fmt), count=2, log=lambda level, m: logs.append(m)) == []
         assert any(reason in m for m in logs)
         logs.clear()
