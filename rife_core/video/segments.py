@@ -91,8 +91,9 @@ def plan_segments(input_path: str | os.PathLike[str], options: InterpolationOpti
             start_s=float(frame_time(first)), end_s=None if last else float(frame_time(starts[index + 1])),
             out_start=outs[index], out_end=None if last else outs[index + 1],
         ))
+    on_keys = sum(1 for start in starts[1:] if start in keys_at)
     say("INFO", f"split into {len(segments)} segments at input frames " + ", ".join(str(s.first) for s in segments)
-                + f" (key frames, about {duration / len(segments):.1f} s each)")
+                + f" (about {duration / len(segments):.1f} s each; {on_keys} of {len(starts) - 1} boundaries on key frames)")
     return segments
 
 
