@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from rq import Queue, Worker
-from servicekit import KEYS, Certs, FalClients, Stack, make_certs, start_stack, stop_group, wait_for
+from servicekit import KEYS, Certs, FalClients, Stack, make_certs, start_stack, stop_group
 
 from worker.dev import localstack
 
@@ -64,13 +63,8 @@ def gate_stack(backends: dict[str, str], certs: Certs, service_logs: Path) -> It
 @pytest.fixture
 def gate(gate_stack: Stack) -> Iterator[Stack]:
     """The gate stack with an empty queue, no tokens, the gate closed, and one worker."""
-    r = gate_stack.redis
-    r.delete(f"{gate_stack.queue_name}:gate", f"{gate_stack.queue_name}:gate:open")
-    yield gate_stack
-    r.set(f"{gate_stack.queue_name}:gate:open", 1)
-    wait_for(lambda: Queue(gate_stack.queue_name, connection=r).count == 0, "the gate queue to drain", 30)
-    wait_for(lambda: all(w.get_state() != "busy" for w in Worker.all(connection=r, queue=Queue(gate_stack.queue_name, connection=r))), "gate workers to go idle", 30)
-    r.delete(f"{gate_stack.queue_name}:gate", f"{gate_stack.queue_name}:gate:open")
+    with gate_stack.gate_closed():
+        yield gate_stack
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ import signal
 import ssl
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,23 @@ class Stack:
     def release(self, count: int = 1) -> None:
         """Let `count` gated jobs finish (GateEngine)."""
         self.redis.rpush(f"{self.queue_name}:gate", *["go"] * count)
+
+    def live_workers(self) -> list[Worker]:
+        """The workers registered on this stack's queue that have not shut down."""
+        workers = Worker.all(connection=self.redis, queue=Queue(self.queue_name, connection=self.redis))
+        return [w for w in workers if w.death_date is None]
+
+    @contextmanager
+    def gate_closed(self) -> Iterator[Stack]:
+        """The gate (GateEngine) closed with no tokens for what runs inside; then opened, and the queue
+        drained and the workers idle, so the next test starts from an empty stack."""
+        gate = (f"{self.queue_name}:gate", f"{self.queue_name}:gate:open")
+        self.redis.delete(*gate)
+        yield self
+        self.redis.set(gate[1], 1)
+        wait_for(lambda: Queue(self.queue_name, connection=self.redis).count == 0, "the queue to drain", 30)
+        wait_for(lambda: all(w.get_state() != "busy" for w in self.live_workers()), "workers to go idle", 30)
+        self.redis.delete(*gate)
 
     def __enter__(self) -> Stack:
         return self

@@ -25,7 +25,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from rq import Queue, Worker
 from servicekit import Certs, Stack, start_stack, wait_for
 
 from worker.dev import localstack
@@ -93,13 +92,8 @@ def http() -> Iterator[Http]:
 
 @pytest.fixture
 def stack(fanout: Stack) -> Iterator[Stack]:
-    r = fanout.redis
-    r.delete(f"{fanout.queue_name}:gate", f"{fanout.queue_name}:gate:open")
-    yield fanout
-    r.set(f"{fanout.queue_name}:gate:open", 1)
-    wait_for(lambda: Queue(fanout.queue_name, connection=r).count == 0, "the queue to drain", 30)
-    wait_for(lambda: all(w.get_state() != "busy" for w in live_workers(fanout)), "workers to go idle", 30)
-    r.delete(f"{fanout.queue_name}:gate", f"{fanout.queue_name}:gate:open")
+    with fanout.gate_closed():
+        yield fanout
 
 
 def spec(**kw: Any) -> bytes:
@@ -113,10 +107,6 @@ def data_uri(body: bytes) -> str:
 def expected_lines(frames: int = 20) -> list[str]:
     """The stand-in's output of the whole input (see SplitEngine): what one unsplit run writes."""
     return [f"{i}.{k}" for i in range(frames) for k in range(NUM_FRAMES + 1 if i < frames - 1 else 1)]
-
-
-def live_workers(stack: Stack) -> list[Worker]:
-    return [w for w in Worker.all(connection=stack.redis, queue=Queue(stack.queue_name, connection=stack.redis)) if w.death_date is None]
 
 
 def submit(c: httpx.Client, url: str, **params: str) -> str:
@@ -176,7 +166,7 @@ def test_one_request_runs_its_segments_on_both_workers_and_gives_one_result(stac
     with stack.client() as c:
         request_id = submit(c, f"{http.url}/long.json", fal_webhook=f"{http.url}/hook")
         one, two = both_running(stack, request_id)
-        workers = {w.name for w in live_workers(stack)}
+        workers = {w.name for w in stack.live_workers()}
         assert {one["worker"], two["worker"]} == workers and len(workers) == 2  # one segment on each worker
         running = status(c, request_id)
         assert running["status"] == "IN_PROGRESS"
@@ -211,7 +201,7 @@ def test_cancel_mid_way_stops_both_segments(stack: Stack):
         assert c.put(f"/fal-ai/rife/requests/{request_id}/cancel").json()["status"] == "CANCELLATION_REQUESTED"
         final = wait_done(c, request_id)
         # No token was pushed: both segments stopped on their own, at their next cancel check.
-        wait_for(lambda: all(w.get_state() != "busy" for w in live_workers(stack)), "both workers to stop their segment", 10)
+        wait_for(lambda: all(w.get_state() != "busy" for w in stack.live_workers()), "both workers to stop their segment", 10)
         stopped_s = time.monotonic() - cancelled_at
         result = c.get(f"/fal-ai/rife/requests/{request_id}")
     assert final["error_type"] == result.headers["x-fal-error-type"] == "cancelled"
@@ -225,7 +215,7 @@ def test_failure_of_one_segment_fails_the_request_with_its_error(stack: Stack):
         # Segment 1 waits at its gate; segment 2 fails on its first frame.
         request_id = submit(c, data_uri(spec(gate=True, fail_frame=10)))
         final = wait_done(c, request_id)
-        wait_for(lambda: all(w.get_state() != "busy" for w in live_workers(stack)), "segment 1 to stop", 10)
+        wait_for(lambda: all(w.get_state() != "busy" for w in stack.live_workers()), "segment 1 to stop", 10)
         result = c.get(f"/fal-ai/rife/requests/{request_id}")
         # The same damage in a clip short enough to run unsplit gives the same error.
         whole_id = submit(c, data_uri(json.dumps({"frames": 8, "fps": 10.0, "fail_frame": 5}).encode()))
@@ -243,7 +233,7 @@ def test_sigkill_of_one_segments_worker_reruns_only_that_segment(stack: Stack, h
     with stack.client() as c:
         request_id = submit(c, data_uri(spec(gate=True)), fal_webhook=f"{http.url}/hook")
         one, two = both_running(stack, request_id)
-        by_name = {w.name: w.pid for w in live_workers(stack)}
+        by_name = {w.name: w.pid for w in stack.live_workers()}
         victim = next(s for s in stack.workers if s.proc.pid == by_name[one["worker"]])
         os.kill(victim.proc.pid, 9)
         victim.proc.wait(10)

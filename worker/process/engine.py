@@ -127,13 +127,14 @@ class RifeEngine:
         progress: ProgressCallback,
         log: LogCallback,
         should_cancel: CancelCheck,
+        segment: Any = None,
     ) -> EngineResult:
+        """The whole request, or with `segment` (a `rife_core.video.options.Segment`) one segment of it."""
         from rife_core.video import interpolate_video
 
         model = self.model_for(request.model, request.quality)
-        return interpolate_video(
-            input_path, output_path, self.options(request), model, progress=progress, log=log, should_cancel=should_cancel
-        )
+        return interpolate_video(input_path, output_path, self.options(request), model, progress=progress, log=log,
+                                 should_cancel=should_cancel, segment=segment)
 
     # --- fan-out (worker.process.parts): an engine without these methods never fans a request out ---
 
@@ -161,14 +162,10 @@ class RifeEngine:
         should_cancel: CancelCheck,
     ) -> Any:
         """Write one segment's output frames (video only) to `output_path`; the result has `to_json()`."""
-        from rife_core.video import interpolate_video
         from rife_core.video.options import Segment
 
-        model = self.model_for(request.model, request.quality)
-        return interpolate_video(
-            input_path, output_path, self.options(request), model, progress=progress, log=log,
-            should_cancel=should_cancel, segment=Segment.from_json(segment),
-        )
+        return self.run(input_path, output_path, request, progress=progress, log=log, should_cancel=should_cancel,
+                        segment=Segment.from_json(segment))
 
     def merge_segments(
         self, input_path: Path, parts: list[tuple[Path, dict[str, Any]]], output_path: Path, request: VideoInput, *, log: LogCallback
